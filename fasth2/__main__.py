@@ -1,0 +1,91 @@
+"""The command line: ``python -m fasth2 [options] module:app``.
+
+Flags follow gunicorn/hypercorn conventions; each maps onto one ``Config`` field.
+Failures to start (bad app path, missing certificate, busy port) print one line and
+exit with status 1; a graceful shutdown exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from ._version import VERSION
+from .config import Config
+from .loader import AppLoadError, load_app
+from .server import StartupError, run
+from .speedups import BUILD
+
+LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (also used by the tests' flag → config table)."""
+    defaults = Config()
+    parser = argparse.ArgumentParser(
+        prog="fasth2",
+        description="Serve a WSGI application over HTTP/2 (h2c, or h2 over TLS).",
+        epilog="example: python -m fasth2 -b 0.0.0.0:8443 --certfile cert.pem "
+               "--keyfile key.pem myproject.wsgi:application",
+    )
+    parser.add_argument("app", nargs="?",
+                        help="the WSGI application: module:name or module:factory()")
+    parser.add_argument("-b", "--bind", action="append", metavar="HOST:PORT",
+                        help=f"address to listen on, repeatable (default {defaults.binds[0]})")
+    parser.add_argument("--certfile", help="PEM certificate (chain): serve h2 over TLS")
+    parser.add_argument("--keyfile", help="PEM private key for --certfile")
+    parser.add_argument("--threads", type=int, default=defaults.threads, metavar="N",
+                        help=f"worker threads running the app (default {defaults.threads})")
+    parser.add_argument("--graceful-timeout", type=float, default=defaults.graceful_timeout,
+                        metavar="SECONDS",
+                        help="time in-flight requests get after SIGTERM/SIGINT "
+                             f"(default {defaults.graceful_timeout:g})")
+    parser.add_argument("--log-level", choices=LOG_LEVELS, default=defaults.log_level,
+                        help=f"logging level (default {defaults.log_level})")
+    parser.add_argument("--version", action="version",
+                        version=f"fasth2 {VERSION} ({BUILD})")
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> Config:
+    """The Config the parsed flags describe."""
+    options = {
+        "threads": args.threads,
+        "graceful_timeout": args.graceful_timeout,
+        "log_level": args.log_level,
+        "certfile": args.certfile,
+        "keyfile": args.keyfile,
+    }
+    if args.bind:
+        options["binds"] = tuple(args.bind)
+    return Config(**options)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.app is None:
+        parser.error("the application path (module:app) is required")
+    logging.basicConfig(
+        level=args.log_level.upper(),
+        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s",
+        datefmt="%Y-%m-%d %H:%M:%S %z",
+    )
+    try:
+        config = config_from_args(args)
+    except ValueError as exc:
+        parser.error(str(exc))
+    try:
+        app = load_app(args.app)
+        logging.getLogger("fasth2.error").info("fasth2 %s (%s), app %s", VERSION, BUILD, args.app)
+        run(app, config)
+    except (AppLoadError, StartupError) as exc:
+        print(f"fasth2: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,152 @@
+"""Pure-Python twin of ``fasth2/_speedups.pyx``: the reference behaviour of the hot paths.
+
+Strategy: every function here has a compiled twin with the same name, signature,
+results and exceptions. This file is the readable specification; the ``.pyx`` is the
+fast one. Tests run every case against both, so the two cannot drift apart.
+
+The hot paths:
+- ``build_environ``: a PEP 3333 environ from h2's decoded request header list;
+- ``encode_response_headers``: validate a WSGI status line and header list and turn
+  them into the lower-cased byte pairs h2 sends, dropping HTTP/1-only headers;
+- ``split_authority``: host and port out of ``:authority`` (used by ``build_environ``).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import unquote_to_bytes
+
+# Connection-specific headers are forbidden in HTTP/2 (RFC 9113 §8.2.2); a WSGI app
+# written for HTTP/1.1 may still set them, so responses silently lose them.
+HOP_BY_HOP = frozenset(
+    (b"connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"proxy-connection")
+)
+
+# RFC 9110 token characters, the only ones allowed in a header name.
+_TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# A field value may not contain NUL, CR or LF (RFC 9113 §8.2.1).
+_FORBIDDEN_VALUE = frozenset(b"\x00\r\n")
+
+_DEFAULT_PORTS = {"https": "443", "http": "80"}
+
+
+def split_authority(authority: str, scheme: str) -> tuple[str, str]:
+    """Split ``host[:port]`` (IPv6 in brackets) into (SERVER_NAME, SERVER_PORT).
+
+    A missing port gives the scheme's default port.
+    """
+    if authority.startswith("["):
+        end = authority.find("]")
+        if end != -1:
+            host = authority[1:end]
+            rest = authority[end + 1:]
+            if rest.startswith(":") and rest[1:].isdigit():
+                return host, rest[1:]
+            return host, _DEFAULT_PORTS.get(scheme, "80")
+    host, sep, port = authority.rpartition(":")
+    if sep and port.isdigit():
+        return host, port
+    return authority, _DEFAULT_PORTS.get(scheme, "80")
+
+
+def build_environ(headers: list, base: dict) -> dict:
+    """Return a new WSGI environ: a copy of ``base`` filled from a request header list.
+
+    ``headers`` is h2's list of ``(name, value)`` byte pairs, already validated by h2
+    (lower-case names, pseudo-headers first). Pseudo-headers give REQUEST_METHOD,
+    PATH_INFO (percent-decoded, latin-1), QUERY_STRING and HTTP_HOST/SERVER_NAME/
+    SERVER_PORT; ``content-type`` and ``content-length`` give CONTENT_TYPE and
+    CONTENT_LENGTH; every other header becomes ``HTTP_<NAME>``, repeated ones joined
+    with ", " and cookie crumbs with "; " (RFC 9113 §8.2.3). Header names containing
+    "_" are dropped, as nginx and gunicorn do, so that ``x_user`` cannot masquerade as
+    ``x-user`` once both are spelled ``HTTP_X_USER``.
+    """
+    environ = base.copy()
+    authority = None
+    for name, value in headers:
+        if name[0] == 58:  # b":"
+            if name == b":method":
+                environ["REQUEST_METHOD"] = value.decode("latin-1")
+            elif name == b":path":
+                path, _, query = value.partition(b"?")
+                if b"%" in path:
+                    path = unquote_to_bytes(path)
+                environ["PATH_INFO"] = path.decode("latin-1")
+                environ["QUERY_STRING"] = query.decode("latin-1")
+            elif name == b":authority":
+                authority = value.decode("latin-1")
+            continue
+        if name == b"content-type":
+            key = "CONTENT_TYPE"
+        elif name == b"content-length":
+            key = "CONTENT_LENGTH"
+        elif b"_" in name:
+            continue
+        else:
+            key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+        text = value.decode("latin-1")
+        previous = environ.get(key)
+        if previous is None:
+            environ[key] = text
+        elif key == "HTTP_COOKIE":
+            environ[key] = previous + "; " + text
+        else:
+            environ[key] = previous + ", " + text
+    if authority is not None:
+        environ["HTTP_HOST"] = authority
+    host = environ.get("HTTP_HOST")
+    if host:
+        environ["SERVER_NAME"], environ["SERVER_PORT"] = split_authority(
+            host, environ["wsgi.url_scheme"])
+    return environ
+
+
+def _check_name(name: bytes) -> None:
+    if not name:
+        raise ValueError("empty response header name")
+    for char in name:
+        if char not in _TOKEN:
+            raise ValueError(f"invalid character in response header name {name!r}")
+
+
+def _check_value(name: bytes, value: bytes) -> None:
+    for char in value:
+        if char in _FORBIDDEN_VALUE:
+            raise ValueError(f"invalid character in the value of response header {name!r}")
+
+
+def encode_response_headers(status: str, headers: list) -> list:
+    """Validate a WSGI status line and header list; return h2's header pairs.
+
+    ``status`` is ``"NNN Reason"`` (a native string, final status 200-599 or 1xx
+    excluded); each header is a ``(str, str)`` tuple of latin-1 text. Names are
+    lower-cased and checked as tokens, values may not hold NUL/CR/LF, and HTTP/1-only
+    headers are dropped. Raises TypeError or ValueError with a message naming the
+    offending item. The result starts with ``(b":status", code)``.
+    """
+    if type(status) is not str:
+        raise TypeError(f"status must be a str, not {type(status).__name__}")
+    if len(status) < 4 or status[3] != " " or not status[:3].isdigit() or not status[:3].isascii():
+        raise ValueError(f"status must be 'NNN Reason', got {status!r}")
+    code = int(status[:3])
+    if code < 200 or code > 599:
+        raise ValueError(f"status code must be 200-599, got {code}")
+    if type(headers) is not list:
+        raise TypeError(f"response headers must be a list, not {type(headers).__name__}")
+    result = [(b":status", status[:3].encode("ascii"))]
+    for item in headers:
+        if type(item) is not tuple or len(item) != 2:
+            raise TypeError(f"each response header must be a (name, value) tuple, got {item!r}")
+        name, value = item
+        if type(name) is not str or type(value) is not str:
+            raise TypeError(f"response header name and value must be str, got {item!r}")
+        try:
+            raw_name = name.lower().encode("latin-1")
+            raw_value = value.strip(" \t").encode("latin-1")
+        except UnicodeEncodeError:
+            raise ValueError(f"response header {item!r} is not latin-1") from None
+        _check_name(raw_name)
+        _check_value(raw_name, raw_value)
+        if raw_name in HOP_BY_HOP:
+            continue
+        result.append((raw_name, raw_value))
+    return result

@@ -1,0 +1,182 @@
+"""``wsgi.input``: the request body, streamed from the event loop to the app's thread.
+
+Strategy: the loop feeds DATA as it arrives and never waits; the app's thread reads and
+blocks (only itself) until enough has arrived. Every byte the app consumes is reported
+back to the loop, which only then acknowledges it to the client (WINDOW_UPDATE). So the
+bytes buffered here never exceed the stream's receive window: a slow app back-pressures
+the client instead of growing memory.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Callable, Iterator
+
+
+class StreamAborted(OSError):
+    """The client reset the stream or the connection went away mid-request.
+
+    Raised in the application's thread by ``wsgi.input`` reads and response writes, so
+    that abandoned work stops; an ``OSError`` like the one a closed socket gives.
+    """
+
+
+class RequestBody:
+    """A file-like, blocking reader over one request's body (PEP 3333 ``wsgi.input``)."""
+
+    def __init__(self, on_consumed: Callable[[int], None]) -> None:
+        #: Called (from the app's thread) with the byte count the app just consumed.
+        self._on_consumed = on_consumed
+        self._ready = threading.Condition(threading.Lock())
+        self._chunks: deque[bytes] = deque()
+        self._size = 0
+        self._ended = False
+        self._aborted = False
+
+    # -- the event loop's side ------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Append body bytes that arrived in a DATA frame."""
+        with self._ready:
+            self._chunks.append(data)
+            self._size += len(data)
+            self._ready.notify()
+
+    def end(self) -> None:
+        """Mark the end of the body (END_STREAM arrived)."""
+        with self._ready:
+            self._ended = True
+            self._ready.notify()
+
+    def abort(self) -> int:
+        """Wake a blocked reader with StreamAborted; return the unread byte count.
+
+        The caller acknowledges those bytes so the connection window does not leak.
+        """
+        with self._ready:
+            self._aborted = True
+            unread, self._size = self._size, 0
+            self._chunks.clear()
+            self._ready.notify_all()
+        return unread
+
+    @property
+    def ended(self) -> bool:
+        """True once the whole body has arrived."""
+        return self._ended
+
+    # -- the application's side -----------------------------------------------------
+
+    def _take(self, limit: int, stop_at_newline: bool) -> bytes:
+        """Block until data is available, then take up to ``limit`` bytes (-1: all).
+
+        With ``stop_at_newline`` the result ends at the first b"\\n". Consumption is
+        reported after every batch taken, before blocking again, so that the client,
+        whose window we hold, can send the rest.
+        """
+        out = bytearray()
+        while True:
+            finished = False
+            with self._ready:
+                while not self._chunks and not self._ended and not self._aborted:
+                    self._ready.wait()
+                if self._aborted:
+                    raise StreamAborted("the client reset the stream")
+                before = len(out)
+                while self._chunks:
+                    chunk = self._chunks.popleft()
+                    want = len(chunk) if limit < 0 else limit - len(out)
+                    if stop_at_newline:
+                        newline = chunk.find(b"\n", 0, want)
+                        if newline != -1:
+                            want = newline + 1
+                            finished = True
+                    if want < len(chunk):
+                        self._chunks.appendleft(chunk[want:])
+                        chunk = chunk[:want]
+                    out += chunk
+                    if finished or 0 <= limit <= len(out):
+                        finished = True
+                        break
+                taken = len(out) - before
+                self._size -= taken
+                if self._ended and not self._chunks:
+                    finished = True
+            if taken:
+                self._on_consumed(taken)
+            if finished:
+                return bytes(out)
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Read up to ``size`` bytes (all that remains when negative or None)."""
+        if size is None:
+            size = -1
+        if size == 0:
+            return b""
+        return self._take(size, False)
+
+    def readline(self, size: int | None = -1) -> bytes:
+        """Read one line, including its b"\\n", or at most ``size`` bytes."""
+        if size is None:
+            size = -1
+        if size == 0:
+            return b""
+        return self._take(size, True)
+
+    def readlines(self, hint: int | None = -1) -> list[bytes]:
+        """Read lines until the end, or until ``hint`` bytes have been read."""
+        lines = []
+        total = 0
+        while True:
+            line = self.readline()
+            if not line:
+                return lines
+            lines.append(line)
+            total += len(line)
+            if hint is not None and 0 < hint <= total:
+                return lines
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Iterate over the body line by line."""
+        while True:
+            line = self.readline()
+            if not line:
+                return
+            yield line
+
+
+class EmptyBody:
+    """``wsgi.input`` for a request whose HEADERS carried END_STREAM: nothing to read.
+
+    Shared by every such request, since it has no state; saves a lock per GET.
+    """
+
+    ended = True
+
+    def read(self, size: int | None = -1) -> bytes:
+        """Return b"" (there is no body)."""
+        return b""
+
+    readline = read
+
+    def readlines(self, hint: int | None = -1) -> list[bytes]:
+        """Return [] (there is no body)."""
+        return []
+
+    def __iter__(self) -> Iterator[bytes]:
+        """Iterate over nothing."""
+        return iter(())
+
+    def feed(self, data: bytes) -> None:
+        """Never called: h2 rejects DATA after END_STREAM."""
+
+    def end(self) -> None:
+        """Nothing to do: the body ended with the headers."""
+
+    def abort(self) -> int:
+        """Nothing was buffered."""
+        return 0
+
+
+EMPTY_BODY = EmptyBody()

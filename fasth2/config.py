@@ -1,0 +1,74 @@
+"""The one settings object: every option and limit of the server, with safe defaults.
+
+A frozen dataclass, so a running server can never see a setting change under it; the
+command line builds one, the programmatic API accepts one (or keyword arguments).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+KIB = 1024
+MIB = 1024 * KIB
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings and limits for one fasth2 server."""
+
+    #: Addresses to listen on, each ``HOST:PORT`` (``[::1]:8000`` for IPv6).
+    binds: tuple[str, ...] = ("127.0.0.1:8000",)
+    #: PEM certificate chain and private key; both set means TLS with ALPN ``h2``.
+    certfile: str | None = None
+    keyfile: str | None = None
+    #: Size of the thread pool that runs the WSGI application.
+    threads: int = 8
+    #: Seconds that in-flight streams get to finish after SIGTERM/SIGINT.
+    graceful_timeout: float = 5.0
+    #: Logging level name for the ``fasth2`` loggers.
+    log_level: str = "info"
+    #: Listen backlog handed to the kernel.
+    backlog: int = 1024
+
+    #: SETTINGS_MAX_CONCURRENT_STREAMS advertised to clients.
+    max_concurrent_streams: int = 100
+    #: SETTINGS_MAX_HEADER_LIST_SIZE: the decoded request header list cap, in bytes.
+    max_header_list_size: int = 64 * KIB
+    #: SETTINGS_INITIAL_WINDOW_SIZE: how much request body a stream may buffer.
+    initial_window_size: int = 256 * KIB
+    #: The connection-level receive window: request body buffered across all streams.
+    connection_window_size: int = 1 * MIB
+    #: SETTINGS_MAX_FRAME_SIZE we accept.
+    max_frame_size: int = 16 * KIB
+    #: Response bytes a stream may hold before the application's thread is paused.
+    stream_buffer_size: int = 256 * KIB
+    #: Transport write buffer high-water mark; above it the senders pause.
+    write_buffer_high: int = 256 * KIB
+
+    extra: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if not self.binds:
+            raise ValueError("at least one bind address is required")
+        if self.threads < 1:
+            raise ValueError("threads must be at least 1")
+        if self.graceful_timeout < 0:
+            raise ValueError("graceful_timeout must not be negative")
+        if (self.certfile is None) != (self.keyfile is None):
+            raise ValueError("TLS needs both certfile and keyfile")
+        if not 16 * KIB <= self.max_frame_size <= 16 * MIB - 1:
+            raise ValueError("max_frame_size must be between 16384 and 16777215")
+        if not 0 < self.initial_window_size <= 2**31 - 1:
+            raise ValueError("initial_window_size must be between 1 and 2**31-1")
+        if not 65535 <= self.connection_window_size <= 2**31 - 1:
+            raise ValueError("connection_window_size must be between 65535 and 2**31-1")
+
+    @property
+    def tls(self) -> bool:
+        """True when the server speaks TLS."""
+        return self.certfile is not None
+
+    def replace(self, **changes) -> "Config":
+        """Return a copy with some settings changed."""
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,367 @@
+"""The asyncio (uvloop) Protocol of one HTTP/2 connection.
+
+Strategy: h2 owns the connection and stream state; this class feeds it bytes, turns its
+events into work, and writes what it wants sent. Every h2 event has a handler in
+``_HANDLERS`` that says what we do with it and why. Writes are coalesced: whatever h2
+queues during one loop iteration goes out in one ``transport.write`` (at the end of
+``data_received``, or in one ``flush_soon`` callback), except that a sender that has
+queued a lot flushes early so that ``pause_writing`` can stop it in time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import partial
+from typing import TYPE_CHECKING, Callable
+
+import h2.config
+import h2.connection
+import h2.events as ev
+from h2.errors import ErrorCodes
+from h2.exceptions import H2Error, ProtocolError
+from h2.settings import SettingCodes, Settings
+from hyperframe.frame import GoAwayFrame
+
+from .body import EMPTY_BODY, RequestBody, StreamAborted
+from .speedups import build_environ
+from .stream import Stream
+from .wsgi import base_environ, run_app
+
+if TYPE_CHECKING:
+    from .server import Server
+
+log = logging.getLogger("fasth2.error")
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+# After our last bytes, how long we keep reading (and discarding) before closing, so
+# that a client still sending does not get a TCP RST that destroys our GOAWAY.
+LINGER_SECONDS = 2.0
+
+_H1_NOT_SUPPORTED = (
+    b"HTTP/1.1 505 HTTP Version Not Supported\r\n"
+    b"Content-Type: text/plain\r\nContent-Length: 44\r\nConnection: close\r\n\r\n"
+    b"This server speaks HTTP/2 (prior knowledge)\n"
+)
+
+
+def _h2_settings(config) -> Settings:
+    """Our SETTINGS, from the config's limits."""
+    return Settings(client=False, initial_values={
+        SettingCodes.MAX_CONCURRENT_STREAMS: config.max_concurrent_streams,
+        SettingCodes.MAX_HEADER_LIST_SIZE: config.max_header_list_size,
+        SettingCodes.INITIAL_WINDOW_SIZE: config.initial_window_size,
+        SettingCodes.MAX_FRAME_SIZE: config.max_frame_size,
+    })
+
+
+class H2Protocol(asyncio.Protocol):
+    """One client connection speaking HTTP/2."""
+
+    def __init__(self, server: "Server") -> None:
+        self.server = server
+        self.config = server.config
+        self.loop: asyncio.AbstractEventLoop = server.loop
+        self.transport: asyncio.Transport | None = None
+        self.conn: h2.connection.H2Connection | None = None
+        #: Streams whose app work or response is still in progress.
+        self.streams: dict[int, Stream] = {}
+        #: True while the transport's buffer is above its high-water mark.
+        self.write_paused = False
+        self.closing = False  # GOAWAY sent: finishing in-flight streams
+        self._closed = False  # our side is done: discard input, close when flushed
+        self._goaway_last = 0
+        self._flush_scheduled = False
+        self._unflushed = 0
+        self._sniffing = not self.config.tls  # cleartext: is this really HTTP/2?
+        self._environ: dict = {}
+
+    # -- transport callbacks ------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Send our preface (SETTINGS, a bigger connection window) right away."""
+        self.transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(high=self.config.write_buffer_high)  # type: ignore[attr-defined]
+        self._environ = base_environ(
+            scheme="https" if self.config.tls else "http",
+            server=transport.get_extra_info("sockname")[:2],
+            peer=(transport.get_extra_info("peername") or ("", 0))[:2],
+        )
+        conn = h2.connection.H2Connection(
+            h2.config.H2Configuration(client_side=False, header_encoding=None))
+        conn.local_settings = _h2_settings(self.config)
+        conn.max_inbound_frame_size = self.config.max_frame_size
+        conn.decoder.max_header_list_size = self.config.max_header_list_size
+        conn.initiate_connection()
+        extra_window = self.config.connection_window_size - 65535
+        if extra_window > 0:
+            conn.increment_flow_control_window(extra_window)
+        self.conn = conn
+        self.server.connections.add(self)
+        self.flush()
+
+    def data_received(self, data: bytes) -> None:
+        """Feed h2, handle its events, then write everything it queued at once."""
+        if self._closed:
+            return
+        if self._sniffing:
+            self._sniffing = False
+            if not PREFACE.startswith(data[:24]) and data[:1].isalpha():
+                log.debug("HTTP/1.x request on the HTTP/2 port; answering 505")
+                self.transport.write(_H1_NOT_SUPPORTED)
+                self._close_after_flush(flush=False)
+                return
+        try:
+            events = self.conn.receive_data(data)
+        except ProtocolError as exc:
+            # h2 has already queued a GOAWAY with the right error code.
+            log.debug("closing connection from %s: %s", self._environ["REMOTE_ADDR"], exc)
+            self._shutdown_streams()
+            self._close_after_flush()
+            return
+        try:
+            for event in events:
+                _HANDLERS[type(event)](self, event)
+        except Exception:
+            # A bug of ours: this connection ends, the others are unaffected.
+            log.exception("internal error on a connection from %s", self._environ["REMOTE_ADDR"])
+            self.conn.close_connection(ErrorCodes.INTERNAL_ERROR)
+            self._shutdown_streams()
+            self._close_after_flush()
+            return
+        self.flush()
+
+    def eof_received(self) -> bool:
+        """The client half-closed: nothing more can arrive, so close."""
+        return False
+
+    def pause_writing(self) -> None:
+        """The transport's buffer is full: senders wait."""
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        """The transport drained: wake every waiting sender."""
+        self.write_paused = False
+        self._wake_all()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Cancel everything the connection started and let go of it."""
+        self._closed = True
+        self._shutdown_streams()
+        self.server.connections.discard(self)
+
+    # -- writing ------------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write everything h2 has queued, in one call."""
+        self._flush_scheduled = False
+        self._unflushed = 0
+        data = self.conn.data_to_send()
+        if data and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def flush_soon(self) -> None:
+        """Flush once, at the next loop iteration (coalescing this one's writes)."""
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            self.loop.call_soon(self._flush_if_scheduled)
+
+    def _flush_if_scheduled(self) -> None:
+        if self._flush_scheduled and self.conn is not None:
+            self.flush()
+
+    def queued(self, size: int) -> None:
+        """A sender queued ``size`` bytes of DATA; flush now if that is a lot."""
+        self._unflushed += size
+        if self._unflushed >= self.config.write_buffer_high:
+            self.flush()
+        else:
+            self.flush_soon()
+
+    def call_from_thread(self, callback: Callable, *args) -> None:
+        """Run ``callback(*args)`` on the loop; called from the app's threads."""
+        try:
+            self.loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop is closed: the server is gone
+            raise StreamAborted("the server is shutting down") from None
+
+    def acknowledge(self, stream_id: int, size: int) -> None:
+        """Give ``size`` consumed request-body bytes back to the client's windows."""
+        if self._closed:
+            return
+        try:
+            self.conn.acknowledge_received_data(size, stream_id)
+        except H2Error:
+            return  # the connection is closing
+        self.flush_soon()
+
+    # -- streams ------------------------------------------------------------------
+
+    def stream_finished(self, stream: Stream) -> None:
+        """The stream's response is complete (or abandoned); forget it."""
+        self.streams.pop(stream.stream_id, None)
+        body = stream.body
+        if not stream.aborted and not body.ended and not self._closed:
+            # The response is complete before the request: ask the client to stop
+            # sending (RFC 9113 §8.1) and return what it already sent to the window.
+            unread = body.abort()
+            try:
+                self.conn.reset_stream(stream.stream_id, ErrorCodes.NO_ERROR)
+                if unread:
+                    self.conn.acknowledge_received_data(unread, stream.stream_id)
+            except H2Error:
+                pass
+            self.flush_soon()
+        if self.closing and not self.streams:
+            self._close_after_flush()
+
+    def _wake_all(self) -> None:
+        for stream in list(self.streams.values()):
+            if stream.blocked:
+                stream.wake()
+
+    def _shutdown_streams(self) -> None:
+        for stream in list(self.streams.values()):
+            stream.abort()
+        self.streams.clear()
+
+    # -- closing ------------------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Begin a graceful close: GOAWAY now, close when in-flight streams finish.
+
+        h2 cannot send on a connection once it has sent GOAWAY itself, so this GOAWAY
+        is written directly; new streams after it are refused (see ``_on_request``).
+        """
+        if self.closing or self._closed:
+            return
+        self.closing = True
+        self._goaway_last = self.conn.highest_inbound_stream_id
+        self.flush()
+        goaway = GoAwayFrame(0, last_stream_id=self._goaway_last, error_code=ErrorCodes.NO_ERROR)
+        self.transport.write(goaway.serialize())
+        if not self.streams:
+            self._close_after_flush()
+
+    def abort(self) -> None:
+        """Close now: reset in-flight streams (the graceful deadline has passed)."""
+        if self._closed:
+            return
+        self._shutdown_streams()
+        try:
+            self.conn.close_connection(ErrorCodes.NO_ERROR, last_stream_id=self._goaway_last)
+        except H2Error:
+            pass
+        self._close_after_flush()
+
+    def _close_after_flush(self, flush: bool = True) -> None:
+        """Send what is queued, then close, lingering so the client can read it."""
+        if flush:
+            self.flush()
+        self._closed = True
+        transport = self.transport
+        if transport.is_closing():
+            return
+        if transport.can_write_eof():
+            transport.write_eof()
+            self.loop.call_later(LINGER_SECONDS, transport.close)
+        else:
+            transport.close()
+
+    # -- h2 event handlers --------------------------------------------------------
+
+    def _on_request(self, event: ev.RequestReceived) -> None:
+        """New request: build its environ and run the app on the thread pool."""
+        stream_id = event.stream_id
+        if self.closing and stream_id > self._goaway_last:
+            # After our GOAWAY: the client may retry it on a new connection.
+            self.conn.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+            return
+        if event.stream_ended is not None:
+            body = EMPTY_BODY
+        else:
+            body = RequestBody(partial(self.call_from_thread, self.acknowledge, stream_id))
+        stream = Stream(self, stream_id, body, self.config.stream_buffer_size)
+        self.streams[stream_id] = stream
+        environ = build_environ(event.headers, self._environ)
+        environ["wsgi.input"] = body
+        self.server.executor.submit(run_app, self.server.app, environ, stream)
+
+    def _on_data(self, event: ev.DataReceived) -> None:
+        """Request body: hand it to the app; acknowledge it once the app reads it."""
+        stream = self.streams.get(event.stream_id)
+        if stream is None or stream.aborted or stream.body.ended:
+            # Nobody will read it (response done or stream abandoned): give it back.
+            self.acknowledge(event.stream_id, event.flow_controlled_length)
+            return
+        stream.body.feed(event.data)
+        padding = event.flow_controlled_length - len(event.data)
+        if padding:  # padding is never read by anyone: acknowledge it at once
+            self.acknowledge(event.stream_id, padding)
+
+    def _on_stream_ended(self, event: ev.StreamEnded) -> None:
+        """END_STREAM: the body is complete; a reader waiting for more gets EOF."""
+        stream = self.streams.get(event.stream_id)
+        if stream is not None:
+            stream.body.end()
+
+    def _on_stream_reset(self, event: ev.StreamReset) -> None:
+        """RST_STREAM (or h2 reset it): abort the app's work and the sending."""
+        stream = self.streams.get(event.stream_id)
+        if stream is not None:
+            log.debug("stream %d reset (error %s, by %s)", event.stream_id, event.error_code,
+                      "client" if event.remote_reset else "server")
+            stream.abort()
+
+    def _on_window_updated(self, event: ev.WindowUpdated) -> None:
+        """More window: wake the stream's sender, or all senders for stream 0."""
+        if event.stream_id == 0:
+            self._wake_all()
+            return
+        stream = self.streams.get(event.stream_id)
+        if stream is not None:
+            stream.wake()
+
+    def _on_settings_changed(self, event: ev.RemoteSettingsChanged) -> None:
+        """h2 already acknowledged; a new window or frame size reshapes the senders."""
+        changed = event.changed_settings
+        if SettingCodes.INITIAL_WINDOW_SIZE in changed or SettingCodes.MAX_FRAME_SIZE in changed:
+            self._wake_all()
+
+    def _on_connection_terminated(self, event: ev.ConnectionTerminated) -> None:
+        """The client sent GOAWAY. h2 will send nothing more, so in-flight work stops."""
+        if event.error_code:
+            log.debug("client GOAWAY with error %s: %r", event.error_code, event.additional_data)
+        self._shutdown_streams()
+        self._close_after_flush()
+
+    def _ignore(self, event: ev.Event) -> None:
+        """Events that need nothing from us (see the table below for why)."""
+
+
+_HANDLERS: dict[type, Callable[[H2Protocol, ev.Event], None]] = {
+    ev.RequestReceived: H2Protocol._on_request,
+    ev.DataReceived: H2Protocol._on_data,
+    ev.StreamEnded: H2Protocol._on_stream_ended,
+    ev.StreamReset: H2Protocol._on_stream_reset,
+    ev.WindowUpdated: H2Protocol._on_window_updated,
+    ev.RemoteSettingsChanged: H2Protocol._on_settings_changed,
+    ev.ConnectionTerminated: H2Protocol._on_connection_terminated,
+    # Our SETTINGS took effect; h2 applied them to its state already.
+    ev.SettingsAcknowledged: H2Protocol._ignore,
+    # h2 queues the PING ACK itself; it goes out with this read's flush.
+    ev.PingReceived: H2Protocol._ignore,
+    # We send no PINGs, so an ACK carries nothing for us.
+    ev.PingAckReceived: H2Protocol._ignore,
+    # RFC 7540 priorities: accepted (h2 validates them) but not yet used for scheduling.
+    ev.PriorityUpdated: H2Protocol._ignore,
+    # WSGI has no request trailers; StreamEnded follows and ends the body.
+    ev.TrailersReceived: H2Protocol._ignore,
+    # Unknown frame types must be ignored (RFC 9113 §5.5).
+    ev.UnknownFrameReceived: H2Protocol._ignore,
+    # Client-side events: h2 never raises them on a server connection.
+    ev.ResponseReceived: H2Protocol._ignore,
+    ev.InformationalResponseReceived: H2Protocol._ignore,
+    ev.PushedStreamReceived: H2Protocol._ignore,
+    ev.AlternativeServiceAvailable: H2Protocol._ignore,
+}

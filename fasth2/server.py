@@ -1,0 +1,175 @@
+"""Listening sockets, TLS, the thread pool, graceful shutdown, and the public API.
+
+``serve()`` is the awaitable core: start listening, wait for the shutdown trigger, then
+shut down gracefully (stop accepting, GOAWAY every connection, let in-flight streams
+finish within ``graceful_timeout``, close what remains). ``run()`` wraps it in a uvloop
+event loop with SIGTERM/SIGINT handlers, for scripts and the command line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import os
+import signal
+import ssl
+from concurrent.futures import ThreadPoolExecutor
+from typing import Awaitable, Callable
+
+from .config import Config
+from .protocol import H2Protocol
+
+log = logging.getLogger("fasth2.error")
+
+
+class StartupError(Exception):
+    """The server cannot start (bad certificate, busy port...); the message says why."""
+
+
+def parse_bind(bind: str) -> tuple[str, int]:
+    """``HOST:PORT`` (or ``[IPv6]:PORT``) into a (host, port) pair."""
+    host, sep, port = bind.rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        raise StartupError(f"invalid bind address {bind!r}: expected HOST:PORT")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, int(port)
+
+
+def make_ssl_context(config: Config) -> ssl.SSLContext:
+    """A server TLS context for HTTP/2: TLS >= 1.2, AEAD ciphers, ALPN h2, no compression."""
+    for label, path in (("certificate", config.certfile), ("key", config.keyfile)):
+        if not os.path.isfile(path):
+            raise StartupError(f"{label} file {path!r} not found")
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    # RFC 9113 §9.2: no compression, no renegotiation, ephemeral AEAD suites for 1.2.
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
+    context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
+    context.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")
+    try:
+        context.load_cert_chain(config.certfile, config.keyfile)
+    except ssl.SSLError as exc:
+        raise StartupError(f"cannot load certificate {config.certfile!r} / key "
+                           f"{config.keyfile!r}: {exc.reason or exc}") from None
+    context.set_alpn_protocols(["h2"])
+    return context
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A uvloop loop when uvloop is installed, else asyncio's default."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
+class Server:
+    """A running fasth2 server: its sockets, connections and thread pool."""
+
+    def __init__(self, app: Callable, config: Config) -> None:
+        self.app = app
+        self.config = config
+        self.loop = asyncio.get_running_loop()
+        #: Live connections (their protocols), for graceful shutdown.
+        self.connections: set[H2Protocol] = set()
+        self.executor = ThreadPoolExecutor(config.threads, thread_name_prefix="fasth2-app")
+        self._servers: list[asyncio.AbstractServer] = []
+
+    async def start(self) -> None:
+        """Listen on every bind address; raise StartupError if one is unusable."""
+        context = make_ssl_context(self.config) if self.config.tls else None
+        scheme = "https" if context else "http"
+        for bind in self.config.binds:
+            host, port = parse_bind(bind)
+            try:
+                server = await self.loop.create_server(
+                    lambda: H2Protocol(self), host, port, ssl=context,
+                    backlog=self.config.backlog, reuse_address=True)
+            except OSError as exc:
+                await self.close_listeners()
+                reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+                raise StartupError(f"cannot listen on {bind}: {reason}") from None
+            self._servers.append(server)
+            for sock in server.sockets:
+                address = sock.getsockname()
+                shown = f"[{address[0]}]" if ":" in address[0] else address[0]
+                log.info("Listening on %s://%s:%d (HTTP/2)", scheme, shown, address[1])
+
+    @property
+    def addresses(self) -> list[tuple]:
+        """The bound socket addresses (useful when a port was 0)."""
+        return [sock.getsockname() for server in self._servers for sock in server.sockets]
+
+    async def close_listeners(self) -> None:
+        """Stop accepting new connections."""
+        for server in self._servers:
+            server.close()
+        self._servers.clear()
+
+    async def shutdown(self) -> None:
+        """Stop accepting, GOAWAY everyone, wait for in-flight streams, then close."""
+        await self.close_listeners()
+        for connection in list(self.connections):
+            connection.shutdown()
+        deadline = self.loop.time() + self.config.graceful_timeout
+        while self.connections and self.loop.time() < deadline:
+            if not any(c.streams for c in self.connections):
+                break  # only lingering closes are left
+            await asyncio.sleep(0.05)
+        if self.connections:
+            pending = sum(len(c.streams) for c in self.connections)
+            if pending:
+                log.warning("graceful timeout: aborting %d unfinished streams", pending)
+            for connection in list(self.connections):
+                connection.abort()
+        # Threads blocked in an aborted stream wake with StreamAborted; don't wait for
+        # an app that ignores that.
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def serve(app: Callable, config: Config | None = None, *,
+                shutdown_trigger: Callable[[], Awaitable] | None = None,
+                **options) -> None:
+    """Serve ``app`` until ``shutdown_trigger()`` returns, then shut down gracefully.
+
+    ``config`` (or keyword options naming ``Config`` fields) sets the server up; without
+    a trigger it serves until cancelled.
+    """
+    config = (config or Config()).replace(**options) if options else (config or Config())
+    server = Server(app, config)
+    await server.start()
+    try:
+        if shutdown_trigger is None:
+            await asyncio.Event().wait()
+        else:
+            await shutdown_trigger()
+    finally:
+        await server.shutdown()
+
+
+def run(app: Callable, config: Config | None = None, **options) -> None:
+    """Serve ``app`` until SIGTERM or SIGINT, with uvloop when available.
+
+    Raises StartupError when the server cannot start.
+    """
+    loop = new_event_loop()
+    asyncio.set_event_loop(loop)
+    stop = asyncio.Event()
+
+    def request_stop(signum: int) -> None:
+        log.info("Received %s: shutting down gracefully", signal.Signals(signum).name)
+        stop.set()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, request_stop, signum)
+    try:
+        loop.run_until_complete(serve(app, config, shutdown_trigger=stop.wait, **options))
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signum)
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+        asyncio.set_event_loop(None)

@@ -1,0 +1,219 @@
+"""One HTTP/2 stream's response path: from the app's thread to flow-controlled DATA.
+
+Strategy: the app's thread hands each piece of output (headers, a body chunk, the end)
+to the loop with one ``call_soon_threadsafe`` and counts it as buffered; past
+``stream_buffer_size`` it waits until the loop has sent enough, so a slow client slows
+the app instead of growing memory. On the loop, output is sent at once while the
+stream and connection windows and the transport allow it: a response that fits (most
+do) never costs a task. When it does not fit, the stream starts its send coroutine
+(``_sending_loop``), which sleeps until a WINDOW_UPDATE, a SETTINGS change or
+``resume_writing`` wakes it and then sends the next window's worth. Each DATA frame
+carries min(stream window, connection window, peer's max frame size) bytes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections import deque
+from typing import TYPE_CHECKING
+
+from h2.errors import ErrorCodes
+from h2.exceptions import H2Error
+
+from .body import EMPTY_BODY, StreamAborted
+
+if TYPE_CHECKING:
+    from .protocol import H2Protocol
+
+
+class Stream:
+    """The state of one request/response exchange, shared by the loop and the app thread.
+
+    Methods marked *app thread* may be called from the WSGI worker; every other method
+    runs on the event loop.
+    """
+
+    __slots__ = (
+        "protocol", "stream_id", "body", "_limit", "_buffered", "_drained",
+        "_waiting", "aborted", "_pending", "_offset", "_app_done", "_finished",
+        "_sender", "_wakeup",
+    )
+
+    def __init__(self, protocol: "H2Protocol", stream_id: int, body, limit: int) -> None:
+        self.protocol = protocol
+        self.stream_id = stream_id
+        #: The request body (``wsgi.input``).
+        self.body = body
+        self._limit = limit
+        self._buffered = 0  # bytes handed over by the app and not yet sent
+        self._drained = threading.Condition(threading.Lock())
+        self._waiting = False  # the app thread sleeps on _drained
+        #: Set when the client reset the stream or the connection went away.
+        self.aborted = False
+        self._pending: deque[bytes] = deque()
+        self._offset = 0  # bytes of _pending[0] already sent
+        self._app_done = False  # the app handed over its last piece
+        self._finished = False  # END_STREAM sent (or the stream was reset)
+        self._sender: asyncio.Task | None = None
+        self._wakeup: asyncio.Future | None = None
+
+    # -- the app thread's side ----------------------------------------------------
+
+    def submit(self, headers: list | None, data: bytes, end: bool) -> None:
+        """*App thread*: hand response headers and/or body bytes to the loop.
+
+        Blocks while more than the stream's buffer is waiting to be sent; raises
+        StreamAborted if the stream was reset. The final piece (``end``) never blocks.
+        """
+        if self.aborted:
+            raise StreamAborted("the client reset the stream")
+        size = len(data)
+        if size:
+            with self._drained:
+                self._buffered += size
+        self.protocol.call_from_thread(self._on_output, headers, data, end)
+        if end or self._buffered <= self._limit:
+            return
+        with self._drained:
+            self._waiting = True
+            while self._buffered > self._limit and not self.aborted:
+                self._drained.wait()
+            self._waiting = False
+        if self.aborted:
+            raise StreamAborted("the client reset the stream")
+
+    def reset_from_app(self, error_code: ErrorCodes) -> None:
+        """*App thread*: ask the loop to reset this stream (the app failed mid-body)."""
+        self.protocol.call_from_thread(self.reset, error_code)
+
+    # -- the loop's side ----------------------------------------------------------
+
+    def _release(self, size: int) -> None:
+        """Count ``size`` bytes as sent; wake the app thread once below the limit."""
+        with self._drained:
+            self._buffered -= size
+            if self._waiting and self._buffered <= self._limit:
+                self._drained.notify()
+
+    def _on_output(self, headers: list | None, data: bytes, end: bool) -> None:
+        if self._finished:
+            self._release(len(data))
+            return
+        conn = self.protocol.conn
+        try:
+            if headers is not None:
+                conn.send_headers(self.stream_id, headers,
+                                  end_stream=end and not data and not self._pending)
+                self.protocol.flush_soon()
+                if end and not data and not self._pending:
+                    self._app_done = True
+                    self._finish()
+                    return
+            if data:
+                self._pending.append(data)
+            if end:
+                self._app_done = True
+        except H2Error:  # the connection is closing: nothing more can be sent
+            self.abort()
+            return
+        if self._sender is None:
+            if not self._send_ready():
+                self._sender = asyncio.ensure_future(self._sending_loop())
+        else:
+            self.wake()
+
+    def _send_ready(self) -> bool:
+        """Send what the windows and the transport allow; False if blocked."""
+        protocol = self.protocol
+        conn = protocol.conn
+        sid = self.stream_id
+        pending = self._pending
+        try:
+            while pending:
+                if protocol.write_paused:
+                    return False
+                window = min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size)
+                if window <= 0:
+                    return False
+                chunk = pending[0]
+                start = self._offset
+                size = len(chunk) - start
+                if size <= window:
+                    pending.popleft()
+                    self._offset = 0
+                    last = self._app_done and not pending
+                    conn.send_data(sid, chunk[start:] if start else chunk, end_stream=last)
+                else:
+                    size = window
+                    self._offset = start + size
+                    conn.send_data(sid, chunk[start:start + size])
+                    last = False
+                self._release(size)
+                protocol.queued(size)
+                if last:
+                    self._finish()
+                    return True
+            if self._app_done and not self._finished:
+                conn.end_stream(sid)
+                protocol.flush_soon()
+                self._finish()
+        except H2Error:
+            self.abort()
+        return True
+
+    async def _sending_loop(self) -> None:
+        """The send coroutine: wait for window or writability, send, repeat."""
+        loop = self.protocol.loop
+        try:
+            while not self._finished:
+                self._wakeup = loop.create_future()
+                await self._wakeup
+                self._wakeup = None
+                if self._finished or self._send_ready():
+                    return
+        finally:
+            self._wakeup = None
+            self._sender = None
+
+    def wake(self) -> None:
+        """Let the send coroutine, if one is waiting, try again."""
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
+    @property
+    def blocked(self) -> bool:
+        """True while the send coroutine waits for window or writability."""
+        return self._sender is not None
+
+    def _finish(self) -> None:
+        """END_STREAM is out: the exchange is complete on our side."""
+        self._finished = True
+        self.protocol.stream_finished(self)
+
+    def reset(self, error_code: ErrorCodes) -> None:
+        """Reset the stream towards the client and abandon the response."""
+        if self._finished:
+            return
+        try:
+            self.protocol.conn.reset_stream(self.stream_id, error_code)
+        except H2Error:
+            pass  # already closed on h2's side: nothing to tell the client
+        self.protocol.flush_soon()
+        self.abort()
+
+    def abort(self) -> None:
+        """Abandon the stream: wake and stop the app thread, drop unsent output."""
+        self.aborted = True
+        with self._drained:
+            self._buffered = 0
+            self._drained.notify_all()
+        self._pending.clear()
+        unread = self.body.abort() if self.body is not EMPTY_BODY else 0
+        if unread:
+            self.protocol.acknowledge(self.stream_id, unread)
+        self.wake()
+        if not self._finished:
+            self._finished = True
+            self.protocol.stream_finished(self)

@@ -1,0 +1,149 @@
+"""The PEP 3333 gateway: the per-connection environ and running an app for one request.
+
+Strategy: everything here runs on a worker thread of the pool, never on the loop. The
+environ is a plain ``dict`` built by the (compiled) ``build_environ`` from h2's header
+list and a per-connection base. The response reaches the loop through
+``Stream.submit``: a list or tuple body (the common case) goes over in one hand-off
+with its headers and END_STREAM; any other iterable goes chunk by chunk, the app's
+thread pausing while the stream's buffer is full.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Callable
+
+from h2.errors import ErrorCodes
+
+from ._version import VERSION
+from .body import StreamAborted
+from .speedups import encode_response_headers
+
+log = logging.getLogger("fasth2.error")
+
+SERVER_SOFTWARE = f"fasth2/{VERSION}"
+
+_SERVER_ERROR_HEADERS = encode_response_headers(
+    "500 Internal Server Error",
+    [("content-type", "text/plain; charset=utf-8"), ("content-length", "21")],
+)
+_SERVER_ERROR_BODY = b"Internal Server Error"
+
+
+def base_environ(*, scheme: str, server: tuple, peer: tuple | None) -> dict:
+    """The environ keys that are the same for every request on one connection."""
+    remote = peer or ("", 0)
+    return {
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": scheme,
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+        "wsgi.input_terminated": True,
+        "SERVER_SOFTWARE": SERVER_SOFTWARE,
+        "SERVER_PROTOCOL": "HTTP/2",
+        "SERVER_NAME": str(server[0]),
+        "SERVER_PORT": str(server[1]),
+        "REMOTE_ADDR": str(remote[0]),
+        "REMOTE_PORT": str(remote[1]),
+        "SCRIPT_NAME": "",
+        "PATH_INFO": "",
+        "QUERY_STRING": "",
+    }
+
+
+class Response:
+    """The response side of one WSGI call: ``start_response``, ``write`` and the body."""
+
+    __slots__ = ("stream", "headers", "headers_sent", "head")
+
+    def __init__(self, stream, head: bool) -> None:
+        self.stream = stream
+        self.headers: list | None = None  # encoded by start_response, not yet sent
+        self.headers_sent = False
+        self.head = head  # a HEAD request: send headers only
+
+    def start_response(self, status: str, headers: list, exc_info=None) -> Callable:
+        """PEP 3333 ``start_response``: validate and remember the status and headers."""
+        if exc_info is not None:
+            try:
+                if self.headers_sent:
+                    raise exc_info[1].with_traceback(exc_info[2])
+            finally:
+                exc_info = None  # break the traceback's reference cycle
+        elif self.headers is not None:
+            raise RuntimeError("start_response() was already called (pass exc_info to replace)")
+        self.headers = encode_response_headers(status, headers)
+        return self.write
+
+    def _take_headers(self) -> list | None:
+        if self.headers_sent:
+            return None
+        if self.headers is None:
+            raise RuntimeError("the application sent a body before calling start_response()")
+        self.headers_sent = True
+        return self.headers
+
+    def write(self, data: bytes) -> None:
+        """The legacy ``write()`` callable that ``start_response`` returns."""
+        if type(data) is not bytes:
+            raise TypeError(f"write() takes bytes, not {type(data).__name__}")
+        headers = self._take_headers()
+        if data and not self.head:
+            self.stream.submit(headers, data, False)
+        elif headers is not None:
+            self.stream.submit(headers, b"", False)
+
+    def send_body(self, result) -> None:
+        """Send the app's iterable, then END_STREAM."""
+        if type(result) is list or type(result) is tuple:
+            body = b"".join(result)  # a TypeError here names a non-bytes item
+            self.stream.submit(self._take_headers(), b"" if self.head else body, True)
+            return
+        for chunk in result:
+            if type(chunk) is not bytes:
+                raise TypeError(f"the application yielded {type(chunk).__name__}, not bytes")
+            if chunk:
+                self.write(chunk)
+        self.stream.submit(self._take_headers(), b"", True)
+
+    def fail(self) -> None:
+        """The app raised: a 500 if nothing went out yet, else reset the stream."""
+        if self.headers_sent:
+            self.stream.reset_from_app(ErrorCodes.INTERNAL_ERROR)
+        else:
+            self.headers_sent = True
+            self.stream.submit(_SERVER_ERROR_HEADERS, b"" if self.head else _SERVER_ERROR_BODY, True)
+
+
+def run_app(app: Callable, environ: dict, stream) -> None:
+    """Run one WSGI request to completion on the current (worker) thread.
+
+    The iterable's ``close()`` is always called. An app exception is logged once with
+    its traceback and answered with a 500 or an RST_STREAM INTERNAL_ERROR; a stream the
+    client abandoned just stops the work quietly.
+    """
+    response = Response(stream, environ["REQUEST_METHOD"] == "HEAD")
+    try:
+        result = app(environ, response.start_response)
+        try:
+            response.send_body(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+    except StreamAborted:
+        log.debug("stream %d: client went away; application work stopped", stream.stream_id)
+    except Exception:
+        if stream.aborted:
+            log.debug("stream %d: application failed after the client went away",
+                      stream.stream_id, exc_info=True)
+            return
+        log.exception("Error handling %s %s", environ.get("REQUEST_METHOD"),
+                      environ.get("PATH_INFO"))
+        try:
+            response.fail()
+        except StreamAborted:
+            pass
