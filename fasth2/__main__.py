@@ -41,6 +41,10 @@ def build_parser() -> argparse.ArgumentParser:
                         metavar="SECONDS",
                         help="time in-flight requests get after SIGTERM/SIGINT "
                              f"(default {defaults.graceful_timeout:g})")
+    parser.add_argument("--max-concurrent-streams", type=int,
+                        default=defaults.max_concurrent_streams, metavar="N",
+                        help="HTTP/2 streams a client may have open at once "
+                             f"(default {defaults.max_concurrent_streams})")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default=defaults.log_level,
                         help=f"logging level (default {defaults.log_level})")
     parser.add_argument("--version", action="version",
@@ -53,6 +57,7 @@ def config_from_args(args: argparse.Namespace) -> Config:
     options = {
         "threads": args.threads,
         "graceful_timeout": args.graceful_timeout,
+        "max_concurrent_streams": args.max_concurrent_streams,
         "log_level": args.log_level,
         "certfile": args.certfile,
         "keyfile": args.keyfile,

@@ -7,7 +7,7 @@ command line builds one, the programmatic API accepts one (or keyword arguments)
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -46,8 +46,6 @@ class Config:
     #: Transport write buffer high-water mark; above it the senders pause.
     write_buffer_high: int = 256 * KIB
 
-    extra: dict = field(default_factory=dict, compare=False, repr=False)
-
     def __post_init__(self) -> None:
         if not self.binds:
             raise ValueError("at least one bind address is required")
@@ -55,6 +53,8 @@ class Config:
             raise ValueError("threads must be at least 1")
         if self.graceful_timeout < 0:
             raise ValueError("graceful_timeout must not be negative")
+        if self.max_concurrent_streams < 1:
+            raise ValueError("max_concurrent_streams must be at least 1")
         if (self.certfile is None) != (self.keyfile is None):
             raise ValueError("TLS needs both certfile and keyfile")
         if not 16 * KIB <= self.max_frame_size <= 16 * MIB - 1:

@@ -1,0 +1,229 @@
+"""WSGI applications the tests serve, one route per behaviour under test.
+
+The server runs them in a subprocess; where a test needs to observe something inside
+the app (an iterator closed, a thread finished), the app appends a line to the file
+named by the FASTH2_TEST_EVENTS environment variable.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from urllib.parse import parse_qs
+
+CHUNK = 64 * 1024
+
+
+def record(line: str) -> None:
+    """Append an observation for the test process to read."""
+    path = os.environ.get("FASTH2_TEST_EVENTS")
+    if path:
+        with open(path, "a") as events:
+            events.write(line + "\n")
+
+
+def _query(environ: dict) -> dict:
+    return {k: v[0] for k, v in parse_qs(environ["QUERY_STRING"]).items()}
+
+
+def _text(start_response, body: bytes, status: str = "200 OK", extra=()) -> list[bytes]:
+    start_response(status, [("Content-Type", "text/plain"),
+                            ("Content-Length", str(len(body)))] + list(extra))
+    return [body]
+
+
+class TrackedBody:
+    """A response iterable that records when the server closes it."""
+
+    def __init__(self, name: str, chunks: int, delay: float) -> None:
+        self.name = name
+        self.chunks = chunks
+        self.delay = delay
+
+    def __iter__(self):
+        block = b"x" * CHUNK
+        for _ in range(self.chunks):
+            if self.delay:
+                time.sleep(self.delay)
+            yield block
+
+    def close(self) -> None:
+        record(f"closed {self.name}")
+
+
+def hello(environ, start_response):
+    return _text(start_response, b"hello world\n")
+
+
+def echo(environ, start_response):
+    body = environ["wsgi.input"].read()
+    start_response("200 OK", [("Content-Type", environ.get("CONTENT_TYPE", "application/octet-stream")),
+                              ("Content-Length", str(len(body)))])
+    return [body]
+
+
+def echo_stream(environ, start_response):
+    """Echo while reading: the response streams as the upload arrives."""
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    stream = environ["wsgi.input"]
+    return iter(lambda: stream.read(CHUNK), b"")
+
+
+def environ_json(environ, start_response):
+    """The environ as JSON (strings and the wsgi.* scalars)."""
+    shown = {}
+    for key, value in environ.items():
+        if isinstance(value, (str, bool, int)) or key == "wsgi.version":
+            shown[key] = value
+    shown["wsgi.input.type"] = type(environ["wsgi.input"]).__name__
+    shown["wsgi.errors.has_write"] = hasattr(environ["wsgi.errors"], "write")
+    shown["body"] = environ["wsgi.input"].read().decode("latin-1")
+    return _text(start_response, json.dumps(shown).encode(), extra=[("Content-Type", "application/json")])
+
+
+def status(environ, start_response):
+    code = _query(environ).get("code", "200")
+    reasons = {"201": "Created", "204": "No Content", "302": "Found", "404": "Not Found",
+               "418": "I'm a teapot", "503": "Service Unavailable"}
+    start_response(f"{code} {reasons.get(code, 'Whatever')}", [("Content-Length", "0")])
+    return []
+
+
+def headers(environ, start_response):
+    """Custom, repeated and HTTP/1-only headers (the last must be dropped)."""
+    start_response("200 OK", [
+        ("Content-Type", "text/plain"),
+        ("X-Custom", "value  "),
+        ("Set-Cookie", "a=1"),
+        ("Set-Cookie", "b=2"),
+        ("Connection", "close"),
+        ("Keep-Alive", "timeout=5"),
+        ("Transfer-Encoding", "chunked"),
+        ("Upgrade", "h2c"),
+        ("Proxy-Connection", "close"),
+        ("Content-Length", "2"),
+    ])
+    return [b"ok"]
+
+
+def use_write(environ, start_response):
+    write = start_response("200 OK", [("Content-Type", "text/plain")])
+    write(b"written ")
+    write(b"")
+    return [b"then returned"]
+
+
+def generator(environ, start_response):
+    """start_response called lazily, on the first iteration (PEP 3333 allows it)."""
+    def body():
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        for i in range(5):
+            yield f"part {i}\n".encode()
+    return body()
+
+
+def error_before(environ, start_response):
+    raise ValueError("boom before the response")
+
+
+def error_after(environ, start_response):
+    def body():
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        yield b"x" * CHUNK
+        yield b"x" * CHUNK
+        raise ValueError("boom mid-body")
+    return body()
+
+
+def exc_info(environ, start_response):
+    """An app that starts a response, fails, and replaces it via exc_info."""
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    try:
+        raise KeyError("handled")
+    except KeyError:
+        start_response("503 Service Unavailable", [("Content-Type", "text/plain")], sys.exc_info())
+    return [b"replaced"]
+
+
+def bad_status(environ, start_response):
+    start_response("OK", [])
+    return [b"never"]
+
+
+def bad_header(environ, start_response):
+    start_response("200 OK", [("X-Bad", "evil\r\nInjected: yes")])
+    return [b"never"]
+
+
+def lines(environ, start_response):
+    """Report how the body splits into lines with readline/readlines/iteration."""
+    stream = environ["wsgi.input"]
+    mode = _query(environ).get("mode", "readline")
+    if mode == "readline":
+        got = []
+        while True:
+            line = stream.readline()
+            if not line:
+                break
+            got.append(line)
+    elif mode == "readlines":
+        got = stream.readlines()
+    elif mode == "iter":
+        got = list(stream)
+    else:  # read(n) in small pieces
+        got = list(iter(lambda: stream.read(7), b""))
+    body = json.dumps([g.decode("latin-1") for g in got]).encode()
+    return _text(start_response, body)
+
+
+def tracked(environ, start_response):
+    """A long, slow body whose close() is recorded (reset tests)."""
+    query = _query(environ)
+    start_response("200 OK", [("Content-Type", "application/octet-stream")])
+    return TrackedBody(query.get("name", "tracked"), int(query.get("chunks", "1000")),
+                       float(query.get("delay", "0.01")))
+
+
+def big(environ, start_response):
+    mib = int(_query(environ).get("mib", "50"))
+    start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                              ("Content-Length", str(mib * 1024 * 1024))])
+    block = b"z" * CHUNK
+    return (block for _ in range(mib * 1024 * 1024 // CHUNK))
+
+
+def sleep(environ, start_response):
+    seconds = float(_query(environ).get("s", "1"))
+    record("sleep started")
+    time.sleep(seconds)
+    record("sleep finished")
+    return _text(start_response, f"slept {seconds}\n".encode())
+
+
+def ident(environ, start_response):
+    n = _query(environ).get("n", "")
+    return _text(start_response, f"response for {n}\n".encode() * 10)
+
+
+ROUTES = {
+    "/hello": hello, "/echo": echo, "/echo-stream": echo_stream, "/environ": environ_json,
+    "/status": status, "/headers": headers, "/write": use_write, "/generator": generator,
+    "/error-before": error_before, "/error-after": error_after, "/exc-info": exc_info,
+    "/bad-status": bad_status, "/bad-header": bad_header, "/lines": lines,
+    "/tracked": tracked, "/big": big, "/sleep": sleep, "/id": ident,
+}
+
+
+def app(environ, start_response):
+    """Dispatch on PATH_INFO to the routes above."""
+    route = ROUTES.get(environ["PATH_INFO"])
+    if route is None:
+        return _text(start_response, b"not found\n", "404 Not Found")
+    return route(environ, start_response)
+
+
+def make_app():
+    """A factory, for the ``module:factory()`` form of the command line."""
+    return app
