@@ -199,3 +199,69 @@ def encode_response_headers(status, headers):
             continue
         result.append((raw_name, raw_value))
     return result
+
+
+cdef class FrameScanner:
+    """Walks the incoming byte stream frame by frame, ahead of h2.
+
+    See ``fasth2._speedups_py.FrameScanner`` for the contract.
+    """
+
+    cdef Py_ssize_t _skip
+    cdef bytes _partial
+    cdef bint _in_header_block
+
+    def __init__(self, Py_ssize_t preface_length=24):
+        self._skip = preface_length
+        self._partial = b""
+        self._in_header_block = False
+
+    def feed(self, bytes data):
+        """Scan ``data``; return the bytes for h2 and the zero-WINDOW_UPDATE stream ids."""
+        cdef list items = []
+        cdef Py_ssize_t start = 0, pos = 0, end, step, length, stop
+        cdef const unsigned char *p
+        cdef unsigned char kind, flags
+        cdef unsigned long stream_id, increment
+        if PyBytes_GET_SIZE(self._partial):
+            data = self._partial + data
+            self._partial = b""
+        end = PyBytes_GET_SIZE(data)
+        p = <const unsigned char *>PyBytes_AS_STRING(data)
+        while pos < end:
+            if self._skip:
+                step = self._skip if self._skip < end - pos else end - pos
+                self._skip -= step
+                pos += step
+                continue
+            if end - pos < 9:
+                self._partial = data[pos:]
+                break
+            length = (<Py_ssize_t>p[pos] << 16) | (<Py_ssize_t>p[pos + 1] << 8) | p[pos + 2]
+            kind = p[pos + 3]
+            flags = p[pos + 4]
+            stream_id = (((<unsigned long>p[pos + 5] & 0x7F) << 24) | (<unsigned long>p[pos + 6] << 16)
+                         | (<unsigned long>p[pos + 7] << 8) | p[pos + 8])
+            if kind == 0x8 and length == 4 and stream_id and not self._in_header_block:
+                if end - pos < 13:
+                    self._partial = data[pos:]
+                    break
+                increment = (((<unsigned long>p[pos + 9] & 0x7F) << 24) | (<unsigned long>p[pos + 10] << 16)
+                             | (<unsigned long>p[pos + 11] << 8) | p[pos + 12])
+                if increment == 0:
+                    if pos > start:
+                        items.append(data[start:pos])
+                    items.append(<object>stream_id)
+                    pos += 13
+                    start = pos
+                    continue
+            if kind == 0x1 or kind == 0x5 or kind == 0x9:
+                self._in_header_block = not (flags & 0x4)
+            pos += 9
+            self._skip = length
+        stop = end - PyBytes_GET_SIZE(self._partial)
+        if start == 0 and stop == end and not items:
+            return [data]
+        if stop > start:
+            items.append(data[start:stop])
+        return items

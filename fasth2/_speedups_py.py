@@ -150,3 +150,70 @@ def encode_response_headers(status: str, headers: list) -> list:
             continue
         result.append((raw_name, raw_value))
     return result
+
+
+_WINDOW_UPDATE = 0x8
+_END_HEADERS = 0x4
+_HEADER_BLOCK_TYPES = (0x1, 0x5, 0x9)  # HEADERS, PUSH_PROMISE, CONTINUATION
+
+
+class FrameScanner:
+    """Walks the incoming byte stream frame by frame, ahead of h2.
+
+    ``feed(data)`` returns a list of items in stream order: ``bytes`` to hand to h2,
+    and ``int`` stream ids standing for a WINDOW_UPDATE with a zero increment on that
+    stream, which this scanner removed. RFC 9113 §6.9 makes those a *stream* error,
+    but h2 would end the whole connection, so the server answers them itself. When
+    nothing is removed the result is ``[data]``, the input object itself. Frames inside
+    a header block are left alone (h2 rejects an interrupted header block as it must).
+    """
+
+    def __init__(self, preface_length: int = 24) -> None:
+        self._skip = preface_length  # bytes still to pass before the next frame header
+        self._partial = b""  # an incomplete frame header (or WINDOW_UPDATE) held back
+        self._in_header_block = False
+
+    def feed(self, data: bytes) -> list:
+        """Scan ``data``; see the class docstring for the result."""
+        if self._partial:
+            data = self._partial + data
+            self._partial = b""
+        items: list = []
+        start = 0  # first byte not yet emitted
+        pos = 0
+        end = len(data)
+        while pos < end:
+            if self._skip:
+                step = min(self._skip, end - pos)
+                self._skip -= step
+                pos += step
+                continue
+            if end - pos < 9:
+                self._partial = data[pos:]
+                break
+            length = (data[pos] << 16) | (data[pos + 1] << 8) | data[pos + 2]
+            kind = data[pos + 3]
+            flags = data[pos + 4]
+            stream_id = int.from_bytes(data[pos + 5:pos + 9], "big") & 0x7FFFFFFF
+            if kind == _WINDOW_UPDATE and length == 4 and stream_id and not self._in_header_block:
+                if end - pos < 13:
+                    self._partial = data[pos:]
+                    break
+                increment = int.from_bytes(data[pos + 9:pos + 13], "big") & 0x7FFFFFFF
+                if increment == 0:
+                    if pos > start:
+                        items.append(data[start:pos])
+                    items.append(stream_id)
+                    pos += 13
+                    start = pos
+                    continue
+            if kind in _HEADER_BLOCK_TYPES:
+                self._in_header_block = not flags & _END_HEADERS
+            pos += 9
+            self._skip = length
+        stop = end - len(self._partial)
+        if start == 0 and stop == len(data) and not items:
+            return [data]
+        if stop > start:
+            items.append(data[start:stop])
+        return items

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Callable
 
 import h2.config
 import h2.connection
+from h2.connection import ConnectionState
 import h2.events as ev
 from h2.errors import ErrorCodes
 from h2.exceptions import H2Error, ProtocolError
@@ -24,7 +25,7 @@ from h2.settings import SettingCodes, Settings
 from hyperframe.frame import GoAwayFrame
 
 from .body import EMPTY_BODY, RequestBody, StreamAborted
-from .speedups import build_environ
+from .speedups import FrameScanner, build_environ
 from .stream import Stream
 from .wsgi import base_environ, run_app
 
@@ -97,39 +98,74 @@ class H2Protocol(asyncio.Protocol):
         if extra_window > 0:
             conn.increment_flow_control_window(extra_window)
         self.conn = conn
+        self._scanner = FrameScanner()
         self.server.connections.add(self)
-        self.flush()
+        if not self._sniffing:
+            self.flush()  # on cleartext, wait: the client may be speaking HTTP/1.1
 
     def data_received(self, data: bytes) -> None:
         """Feed h2, handle its events, then write everything it queued at once."""
         if self._closed:
             return
         if self._sniffing:
+            # Anything but "PRI " opening with a letter is an HTTP/1.x request line; a
+            # broken preface that starts like HTTP/2 gets h2's GOAWAY instead.
             self._sniffing = False
-            if not PREFACE.startswith(data[:24]) and data[:1].isalpha():
+            if data[:1].isalpha() and not PREFACE.startswith(data[:4]):
                 log.debug("HTTP/1.x request on the HTTP/2 port; answering 505")
+                self.conn.data_to_send()  # our SETTINGS would only confuse it
                 self.transport.write(_H1_NOT_SUPPORTED)
                 self._close_after_flush(flush=False)
                 return
+        for item in self._scanner.feed(data):
+            if type(item) is int:
+                self._on_zero_window_update(item)
+            elif not self._receive(item):
+                return
+        self.flush()
+
+    def _receive(self, data: bytes) -> bool:
+        """Hand bytes to h2 and dispatch its events; False if the connection ended."""
+        conn = self.conn
         try:
-            events = self.conn.receive_data(data)
+            events = conn.receive_data(data)
         except ProtocolError as exc:
-            # h2 has already queued a GOAWAY with the right error code.
             log.debug("closing connection from %s: %s", self._environ["REMOTE_ADDR"], exc)
+            if conn.state_machine.state != ConnectionState.CLOSED:
+                # h2 queues GOAWAY for frame errors but not for a bad preface.
+                conn.close_connection(exc.error_code or ErrorCodes.PROTOCOL_ERROR)
             self._shutdown_streams()
             self._close_after_flush()
-            return
+            return False
         try:
             for event in events:
                 _HANDLERS[type(event)](self, event)
         except Exception:
             # A bug of ours: this connection ends, the others are unaffected.
             log.exception("internal error on a connection from %s", self._environ["REMOTE_ADDR"])
-            self.conn.close_connection(ErrorCodes.INTERNAL_ERROR)
+            conn.close_connection(ErrorCodes.INTERNAL_ERROR)
             self._shutdown_streams()
             self._close_after_flush()
-            return
-        self.flush()
+            return False
+        return True
+
+    def _on_zero_window_update(self, stream_id: int) -> None:
+        """A WINDOW_UPDATE of 0 on a stream: a stream error (RFC 9113 §6.9).
+
+        On an idle stream it is a connection error (§5.1); on a closed one it is
+        ignored, as h2 ignores every WINDOW_UPDATE there.
+        """
+        conn = self.conn
+        state = conn.streams.get(stream_id)
+        if state is not None and not state.closed:
+            conn.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
+            stream = self.streams.get(stream_id)
+            if stream is not None:
+                stream.abort()
+        elif stream_id > conn.highest_inbound_stream_id:
+            conn.close_connection(ErrorCodes.PROTOCOL_ERROR)
+            self._shutdown_streams()
+            self._close_after_flush()
 
     def eof_received(self) -> bool:
         """The client half-closed: nothing more can arrive, so close."""

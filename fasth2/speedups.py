@@ -27,3 +27,4 @@ BUILD: str = "compiled speedups" if COMPILED else "pure Python"
 build_environ = implementation.build_environ
 encode_response_headers = implementation.encode_response_headers
 split_authority = implementation.split_authority
+FrameScanner = implementation.FrameScanner

@@ -202,8 +202,12 @@ class RawClient:
         headers: dict = {}
         body = bytearray()
         deadline = time.monotonic() + timeout
+        earlier = [f for f in self.frames if f.stream_id == stream_id]  # read by wait_for
         while time.monotonic() < deadline:
-            frame = self.read_frame(max(0.01, deadline - time.monotonic()))
+            if earlier:
+                frame = earlier.pop(0)
+            else:
+                frame = self.read_frame(max(0.01, deadline - time.monotonic()))
             assert frame is not None, "connection closed mid-response"
             if frame.stream_id != stream_id:
                 continue
