@@ -193,7 +193,7 @@ class H2Protocol(asyncio.Protocol):
         self._flush_scheduled = False
         self._unflushed = 0
         data = self.conn.data_to_send()
-        if data and not self.transport.is_closing():
+        if data and not self._closed and not self.transport.is_closing():
             self.transport.write(data)
 
     def flush_soon(self) -> None:
@@ -272,6 +272,7 @@ class H2Protocol(asyncio.Protocol):
         if self.closing or self._closed:
             return
         self.closing = True
+        self._sniffing = False  # our SETTINGS go out now, before the GOAWAY
         self._goaway_last = self.conn.highest_inbound_stream_id
         self.flush()
         goaway = GoAwayFrame(0, last_stream_id=self._goaway_last, error_code=ErrorCodes.NO_ERROR)
@@ -280,15 +281,17 @@ class H2Protocol(asyncio.Protocol):
             self._close_after_flush()
 
     def abort(self) -> None:
-        """Close now: reset in-flight streams (the graceful deadline has passed)."""
-        if self._closed:
-            return
-        self._shutdown_streams()
-        try:
-            self.conn.close_connection(ErrorCodes.NO_ERROR, last_stream_id=self._goaway_last)
-        except H2Error:
-            pass
-        self._close_after_flush()
+        """Close now (the graceful deadline has passed): abandon in-flight streams."""
+        if not self._closed:
+            self.closing = False  # the streams' ends must not start a graceful close
+            self._shutdown_streams()
+            try:
+                self.conn.close_connection(ErrorCodes.NO_ERROR, last_stream_id=self._goaway_last)
+            except H2Error:
+                pass
+            self.flush()
+            self._closed = True
+        self.transport.close()
 
     def _close_after_flush(self, flush: bool = True) -> None:
         """Send what is queued, then close, lingering so the client can read it."""
@@ -321,7 +324,7 @@ class H2Protocol(asyncio.Protocol):
         self.streams[stream_id] = stream
         environ = build_environ(event.headers, self._environ)
         environ["wsgi.input"] = body
-        self.server.executor.submit(run_app, self.server.app, environ, stream)
+        self.server.workers.submit(run_app, self.server.app, environ, stream)
 
     def _on_data(self, event: ev.DataReceived) -> None:
         """Request body: hand it to the app; acknowledge it once the app reads it."""

@@ -14,11 +14,11 @@ import logging
 import os
 import signal
 import ssl
-from concurrent.futures import ThreadPoolExecutor
 from typing import Awaitable, Callable
 
 from .config import Config
 from .protocol import H2Protocol
+from .workers import WorkerPool
 
 log = logging.getLogger("fasth2.error")
 
@@ -75,7 +75,7 @@ class Server:
         self.loop = asyncio.get_running_loop()
         #: Live connections (their protocols), for graceful shutdown.
         self.connections: set[H2Protocol] = set()
-        self.executor = ThreadPoolExecutor(config.threads, thread_name_prefix="fasth2-app")
+        self.workers = WorkerPool(config.threads)
         self._servers: list[asyncio.AbstractServer] = []
 
     async def start(self) -> None:
@@ -114,10 +114,10 @@ class Server:
         await self.close_listeners()
         for connection in list(self.connections):
             connection.shutdown()
+        # Wait for every connection to close by itself: streams finish, the last bytes
+        # drain to the client, and the client closes (or the short linger ends).
         deadline = self.loop.time() + self.config.graceful_timeout
         while self.connections and self.loop.time() < deadline:
-            if not any(c.streams for c in self.connections):
-                break  # only lingering closes are left
             await asyncio.sleep(0.05)
         if self.connections:
             pending = sum(len(c.streams) for c in self.connections)
@@ -125,9 +125,9 @@ class Server:
                 log.warning("graceful timeout: aborting %d unfinished streams", pending)
             for connection in list(self.connections):
                 connection.abort()
-        # Threads blocked in an aborted stream wake with StreamAborted; don't wait for
-        # an app that ignores that.
-        self.executor.shutdown(wait=False, cancel_futures=True)
+        # Threads blocked in an aborted stream wake with StreamAborted; an app stuck
+        # elsewhere dies with the process (the workers are daemon threads).
+        self.workers.shutdown()
 
 
 async def serve(app: Callable, config: Config | None = None, *,

@@ -218,7 +218,8 @@ ROUTES = {
 
 def app(environ, start_response):
     """Dispatch on PATH_INFO to the routes above."""
-    route = ROUTES.get(environ["PATH_INFO"])
+    path = environ["PATH_INFO"]
+    route = ROUTES.get("/environ" if path.startswith("/environ/") else path)
     if route is None:
         return _text(start_response, b"not found\n", "404 Not Found")
     return route(environ, start_response)
