@@ -82,7 +82,8 @@ def build_environ(headers: list, base: dict) -> dict:
         elif b"_" in name:
             continue
         else:
-            key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+            # bytes.upper() changes ASCII letters only, as header names are ASCII.
+            key = "HTTP_" + name.upper().replace(b"-", b"_").decode("latin-1")
         text = value.decode("latin-1")
         previous = environ.get(key)
         if previous is None:

@@ -302,7 +302,11 @@ class H2Protocol(asyncio.Protocol):
         if transport.is_closing():
             return
         if transport.can_write_eof():
-            transport.write_eof()
+            try:
+                transport.write_eof()
+            except OSError:  # the client is already gone
+                transport.close()
+                return
             self.loop.call_later(LINGER_SECONDS, transport.close)
         else:
             transport.close()

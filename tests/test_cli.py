@@ -1,0 +1,202 @@
+"""The command line: flags, app paths, one-line errors, and the programmatic API."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+
+import httpx
+import pytest
+
+from fasth2 import Config, __version__
+from fasth2.__main__ import build_parser, config_from_args
+
+from .helpers import LISTENING, ROOT
+
+
+def wait_until_listening(process: subprocess.Popen) -> int:
+    """Read a server's output until its first "Listening on" line; return the port."""
+    while True:
+        line = process.stdout.readline()
+        assert line, "the server exited before listening"
+        match = LISTENING.search(line)
+        if match:
+            return int(match.group(3))
+
+
+def fasth2(*args: str, cwd=ROOT, env: dict | None = None, timeout: float = 20):
+    """Run ``python -m fasth2`` to completion."""
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "fasth2", *args], cwd=cwd, capture_output=True,
+                          text=True, timeout=timeout,
+                          env={k: v for k, v in full_env.items() if v is not None})
+
+
+@pytest.mark.parametrize("argv, field, value", [
+    ([], "binds", ("127.0.0.1:8000",)),
+    (["-b", "0.0.0.0:80"], "binds", ("0.0.0.0:80",)),
+    (["-b", "127.0.0.1:1", "--bind", "[::1]:2"], "binds", ("127.0.0.1:1", "[::1]:2")),
+    (["--threads", "3"], "threads", 3),
+    (["--graceful-timeout", "2.5"], "graceful_timeout", 2.5),
+    (["--log-level", "debug"], "log_level", "debug"),
+    (["--max-concurrent-streams", "7"], "max_concurrent_streams", 7),
+    (["--certfile", "c.pem", "--keyfile", "k.pem"], "certfile", "c.pem"),
+])
+def test_flag_sets_config_field(argv, field, value):
+    config = config_from_args(build_parser().parse_args([*argv, "app:app"]))
+    assert getattr(config, field) == value
+
+
+def test_defaults_are_documented_values():
+    config = Config()
+    assert config.binds == ("127.0.0.1:8000",) and config.graceful_timeout == 5.0
+    assert config.max_concurrent_streams == 100 and config.max_header_list_size == 65536
+
+
+@pytest.mark.parametrize("env, build", [({"FASTH2_NO_EXTENSIONS": None}, "compiled speedups"),
+                                        ({"FASTH2_NO_EXTENSIONS": "1"}, "pure Python")])
+def test_version_names_the_build(env, build):
+    if build == "compiled speedups" and importlib.util.find_spec("fasth2._speedups") is None:
+        pytest.skip("the compiled speedups are not built here")
+    result = fasth2("--version", env=env)
+    assert result.returncode == 0
+    assert result.stdout.strip() == f"fasth2 {__version__} ({build})"
+
+
+def test_help_lists_every_option():
+    result = fasth2("--help")
+    for option in ("--bind", "--certfile", "--keyfile", "--threads", "--graceful-timeout",
+                   "--log-level", "--version", "--max-concurrent-streams"):
+        assert option in result.stdout
+
+
+@pytest.mark.parametrize("app, message", [
+    ("no_such_module:app", "fasth2: error: cannot import module 'no_such_module'"),
+    ("tests.apps:nope", "fasth2: error: module 'tests.apps' has no attribute 'nope'"),
+    ("tests.apps:CHUNK", "fasth2: error: 'tests.apps:CHUNK' is not callable"),
+    (":app", "fasth2: error: invalid application path ':app'"),
+])
+def test_bad_app_path_is_one_line_error(app, message):
+    result = fasth2("-b", "127.0.0.1:0", app)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith(message)
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_certificate_is_one_line_error(tmp_path):
+    result = fasth2("-b", "127.0.0.1:0", "--certfile", str(tmp_path / "nope.pem"),
+                    "--keyfile", str(tmp_path / "nope.key"), "tests.apps:app")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == \
+        f"fasth2: error: certificate file '{tmp_path / 'nope.pem'}' not found"
+
+
+def test_invalid_certificate_is_one_line_error(tmp_path):
+    (tmp_path / "bad.pem").write_text("not a certificate")
+    result = fasth2("-b", "127.0.0.1:0", "--certfile", str(tmp_path / "bad.pem"),
+                    "--keyfile", str(tmp_path / "bad.pem"), "tests.apps:app")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("fasth2: error: cannot load certificate")
+
+
+def test_certfile_without_keyfile_is_usage_error():
+    result = fasth2("--certfile", "c.pem", "tests.apps:app")
+    assert result.returncode == 2
+    assert "TLS needs both certfile and keyfile" in result.stderr
+
+
+def test_busy_port_is_one_line_error():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = fasth2("-b", f"127.0.0.1:{port}", "tests.apps:app")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == \
+        f"fasth2: error: cannot listen on 127.0.0.1:{port}: address already in use"
+
+
+def test_factory_form(fresh_server):
+    server = fresh_server("tests.apps:make_app()")
+    with httpx.Client(http1=False, http2=True) as client:
+        assert client.get(server.url + "/hello").text == "hello world\n"
+
+
+def test_current_directory_is_importable(tmp_path):
+    (tmp_path / "myproject.py").write_text(textwrap.dedent("""
+        def application(environ, start_response):
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"from the current directory"]
+    """))
+    process = subprocess.Popen([sys.executable, "-m", "fasth2", "-b", "127.0.0.1:0", "myproject"],
+                               cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        port = wait_until_listening(process)
+        with httpx.Client(http1=False, http2=True) as client:
+            assert client.get(f"http://127.0.0.1:{port}/").text == "from the current directory"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(10) == 0
+
+
+def test_several_binds(fresh_server):
+    server = fresh_server("tests.apps:app", "-b", "127.0.0.1:0")
+    deadline = time.monotonic() + 10
+    while server.log.count("Listening on") < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    ports = [int(match.group(3)) for match in LISTENING.finditer(server.log)]
+    assert len(ports) == 2 and ports[0] != ports[1]
+    with httpx.Client(http1=False, http2=True) as client:
+        for port in ports:
+            assert client.get(f"http://127.0.0.1:{port}/hello").status_code == 200
+
+
+def test_programmatic_run(tmp_path):
+    script = tmp_path / "serve.py"
+    script.write_text(textwrap.dedent("""
+        import logging
+        import fasth2
+        from tests.apps import app
+        logging.basicConfig(level=logging.INFO)
+        fasth2.run(app, binds=("127.0.0.1:0",), threads=2)
+        print("run returned")
+    """))
+    process = subprocess.Popen([sys.executable, str(script)], cwd=ROOT,
+                               env={**os.environ, "PYTHONPATH": str(ROOT)},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        port = wait_until_listening(process)
+        with httpx.Client(http1=False, http2=True) as client:
+            assert client.get(f"http://127.0.0.1:{port}/hello").text == "hello world\n"
+    finally:
+        process.send_signal(signal.SIGTERM)
+        out, _ = process.communicate(timeout=10)
+    assert process.returncode == 0
+    assert "run returned" in out
+
+
+def test_programmatic_server_api():
+    """``Server`` inside a running loop: start, serve a request, shut down."""
+    import asyncio
+
+    import fasth2
+    from tests.apps import app
+
+    async def main():
+        server = fasth2.Server(app, Config(binds=("127.0.0.1:0",)))
+        await server.start()
+        host, port = server.addresses[0][:2]
+        async with httpx.AsyncClient(http1=False, http2=True) as client:
+            response = await client.get(f"http://{host}:{port}/hello")
+        await server.shutdown()
+        return response
+
+    response = asyncio.run(main())
+    assert response.status_code == 200 and response.http_version == "HTTP/2"

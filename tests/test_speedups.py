@@ -1,0 +1,211 @@
+"""The compiled hot paths and their pure-Python twin: same results, same errors.
+
+Every case runs on both modules (the ``impl`` fixture); Hypothesis feeds both the same
+random input and demands identical output.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from hyperframe.frame import DataFrame, HeadersFrame, SettingsFrame, WindowUpdateFrame
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fasth2 import _speedups_py, speedups
+
+try:
+    from fasth2 import _speedups as compiled
+except ImportError:
+    compiled = None
+
+IMPLEMENTATIONS = [pytest.param(_speedups_py, id="pure"),
+                   pytest.param(compiled, id="compiled",
+                                marks=pytest.mark.skipif(compiled is None, reason="not built"))]
+BASE = {"wsgi.url_scheme": "http", "SERVER_NAME": "sock", "SERVER_PORT": "1", "QUERY_STRING": ""}
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def impl(request):
+    return request.param
+
+
+def test_compiled_module_loaded_when_expected():
+    """CI sets FASTH2_EXPECT_COMPILED=1 on the compiled run: a silent fallback fails."""
+    if os.environ.get("FASTH2_EXPECT_COMPILED") == "1":
+        assert speedups.COMPILED and speedups.implementation is compiled
+    if os.environ.get("FASTH2_NO_EXTENSIONS"):
+        assert not speedups.COMPILED and speedups.implementation is _speedups_py
+    assert speedups.BUILD == ("compiled speedups" if speedups.COMPILED else "pure Python")
+
+
+# -- build_environ --------------------------------------------------------------------
+
+def test_environ_from_browser_like_headers(impl):
+    headers = [(b":method", b"GET"), (b":scheme", b"https"), (b":authority", b"shop.example:8443"),
+               (b":path", b"/a%20b/c?x=1&y=%41"), (b"accept", b"text/html"),
+               (b"cookie", b"a=1"), (b"user-agent", b"Mozilla/5.0"), (b"cookie", b"b=2"),
+               (b"accept-encoding", b"gzip"), (b"accept-encoding", b"br"),
+               (b"content-type", b"text/plain"), (b"content-length", b"3"), (b"x_under", b"no")]
+    environ = impl.build_environ(headers, dict(BASE, **{"wsgi.url_scheme": "https"}))
+    assert environ == {
+        "wsgi.url_scheme": "https", "REQUEST_METHOD": "GET", "PATH_INFO": "/a b/c",
+        "QUERY_STRING": "x=1&y=%41", "HTTP_HOST": "shop.example:8443",
+        "SERVER_NAME": "shop.example", "SERVER_PORT": "8443", "HTTP_ACCEPT": "text/html",
+        "HTTP_COOKIE": "a=1; b=2", "HTTP_USER_AGENT": "Mozilla/5.0",
+        "HTTP_ACCEPT_ENCODING": "gzip, br", "CONTENT_TYPE": "text/plain", "CONTENT_LENGTH": "3",
+    }
+
+
+def test_environ_does_not_modify_base(impl):
+    base = dict(BASE)
+    impl.build_environ([(b":method", b"GET"), (b":path", b"/")], base)
+    assert base == BASE
+
+
+@pytest.mark.parametrize("authority, scheme, expected", [
+    ("example.com", "http", ("example.com", "80")),
+    ("example.com", "https", ("example.com", "443")),
+    ("example.com:81", "http", ("example.com", "81")),
+    ("[::1]:8080", "http", ("::1", "8080")),
+    ("[::1]", "https", ("::1", "443")),
+    ("host:notaport", "http", ("host:notaport", "80")),
+])
+def test_split_authority(impl, authority, scheme, expected):
+    assert impl.split_authority(authority, scheme) == expected
+
+
+# -- encode_response_headers ----------------------------------------------------------
+
+def test_response_headers_lowercased_and_hop_by_hop_dropped(impl):
+    result = impl.encode_response_headers("404 Not Found", [
+        ("Content-Type", "text/html"), ("Connection", "close"), ("X-A", " spaced\t"),
+        ("Transfer-Encoding", "chunked"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")])
+    assert result == [(b":status", b"404"), (b"content-type", b"text/html"),
+                      (b"x-a", b"spaced"), (b"set-cookie", b"a=1"), (b"set-cookie", b"b=2")]
+
+
+@pytest.mark.parametrize("status, headers, error", [
+    (b"200 OK", [], TypeError),
+    ("200", [], ValueError),
+    ("20x OK", [], ValueError),
+    ("100 Continue", [], ValueError),
+    ("600 Nope", [], ValueError),
+    ("200 OK", (("a", "b"),), TypeError),
+    ("200 OK", [("a", "b", "c")], TypeError),
+    ("200 OK", [(b"a", "b")], TypeError),
+    ("200 OK", [("bad name", "b")], ValueError),
+    ("200 OK", [("", "b")], ValueError),
+    ("200 OK", [("x", "a\r\nInjected: 1")], ValueError),
+    ("200 OK", [("x", "nul\x00")], ValueError),
+    ("200 OK", [("x", "snowman \u2603")], ValueError),
+])
+def test_response_header_errors(impl, status, headers, error):
+    with pytest.raises(error):
+        impl.encode_response_headers(status, headers)
+
+
+# -- FrameScanner ---------------------------------------------------------------------
+
+def _stream_bytes() -> bytes:
+    headers = HeadersFrame(1, flags=["END_HEADERS"])
+    headers.data = b"\x82\x86\x84"
+    return (PREFACE + SettingsFrame(0).serialize() + headers.serialize() +
+            WindowUpdateFrame(1, window_increment=0).serialize() + DataFrame(1, data=b"abc").serialize() +
+            WindowUpdateFrame(0, window_increment=0).serialize() +
+            WindowUpdateFrame(3, window_increment=5).serialize())
+
+
+def _flatten(items: list) -> tuple[bytes, list]:
+    return b"".join(i for i in items if type(i) is bytes), [i for i in items if type(i) is int]
+
+
+@pytest.mark.parametrize("piece", [1, 2, 7, 13, 10_000])
+def test_scanner_removes_only_zero_stream_window_updates(impl, piece):
+    data = _stream_bytes()
+    scanner = impl.FrameScanner()
+    items = []
+    for start in range(0, len(data), piece):
+        items += scanner.feed(data[start:start + piece])
+    passed, zeros = _flatten(items)
+    assert zeros == [1]
+    assert passed == data.replace(WindowUpdateFrame(1, window_increment=0).serialize(), b"")
+
+
+def test_scanner_passes_untouched_input_through_as_is(impl):
+    data = PREFACE + SettingsFrame(0).serialize()
+    result = impl.FrameScanner().feed(data)
+    assert result == [data] and result[0] is data
+
+
+def test_scanner_leaves_header_blocks_alone(impl):
+    """A WINDOW_UPDATE inside a header block is h2's to reject as a connection error."""
+    headers = HeadersFrame(1)  # no END_HEADERS
+    headers.data = b"\x82"
+    data = PREFACE + headers.serialize() + WindowUpdateFrame(1, window_increment=0).serialize()
+    assert impl.FrameScanner().feed(data) == [data]
+
+
+# -- differential ---------------------------------------------------------------------
+
+header_names = st.one_of(
+    st.sampled_from([b":method", b":path", b":authority", b":scheme", b"cookie", b"content-type",
+                     b"content-length", b"host", b"accept", b"x-a", b"x_b"]),
+    st.binary(min_size=1, max_size=12).map(lambda b: b.lower()))
+header_values = st.binary(max_size=40)
+
+
+@pytest.mark.skipif(compiled is None, reason="compiled speedups not built")
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(header_names, header_values), max_size=12),
+       st.sampled_from(["http", "https"]))
+def test_differential_build_environ(headers, scheme):
+    base = dict(BASE, **{"wsgi.url_scheme": scheme})
+    outcomes = []
+    for module in (_speedups_py, compiled):
+        try:
+            outcomes.append(("ok", module.build_environ(list(headers), base)))
+        except Exception as exc:  # both must fail the same way
+            outcomes.append(("error", type(exc)))
+    assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.skipif(compiled is None, reason="compiled speedups not built")
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=12), st.lists(st.tuples(st.text(max_size=8), st.text(max_size=12)), max_size=5))
+def test_differential_encode_response_headers(status, headers):
+    outcomes = []
+    for module in (_speedups_py, compiled):
+        for candidate in (status, "200 " + status):
+            try:
+                outcomes.append(("ok", module.encode_response_headers(candidate, list(headers))))
+            except (TypeError, ValueError) as exc:
+                outcomes.append(("error", type(exc), str(exc)))
+    assert outcomes[:2] == outcomes[2:]
+
+
+@pytest.mark.skipif(compiled is None, reason="compiled speedups not built")
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10), st.integers(0, 0xFF), st.integers(0, 5),
+                          st.binary(max_size=20)), max_size=15),
+       st.lists(st.integers(1, 50), min_size=1, max_size=10))
+def test_differential_frame_scanner(frames, cuts):
+    data = PREFACE
+    for kind, flags, stream_id, payload in frames:
+        kind = 0x8 if kind > 8 else kind  # many WINDOW_UPDATEs
+        if kind == 0x8:
+            payload = payload[:4].ljust(4, b"\x00")
+        data += len(payload).to_bytes(3, "big") + bytes([kind, flags]) + stream_id.to_bytes(4, "big") + payload
+    results = []
+    for module in (_speedups_py, compiled):
+        scanner = module.FrameScanner()
+        items, pos, index = [], 0, 0
+        while pos < len(data):
+            step = cuts[index % len(cuts)]
+            items += scanner.feed(data[pos:pos + step])
+            pos += step
+            index += 1
+        results.append(_flatten(items))
+    assert results[0] == results[1]
