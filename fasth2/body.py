@@ -110,19 +110,11 @@ class RequestBody:
 
     def read(self, size: int | None = -1) -> bytes:
         """Read up to ``size`` bytes (all that remains when negative or None)."""
-        if size is None:
-            size = -1
-        if size == 0:
-            return b""
-        return self._take(size, False)
+        return self._take(-1 if size is None else size, False) if size != 0 else b""
 
     def readline(self, size: int | None = -1) -> bytes:
         """Read one line, including its b"\\n", or at most ``size`` bytes."""
-        if size is None:
-            size = -1
-        if size == 0:
-            return b""
-        return self._take(size, True)
+        return self._take(-1 if size is None else size, True) if size != 0 else b""
 
     def readlines(self, hint: int | None = -1) -> list[bytes]:
         """Read lines until the end, or until ``hint`` bytes have been read."""

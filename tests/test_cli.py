@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 import signal
@@ -10,6 +11,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from typing import Iterator
 
 import httpx
 import pytest
@@ -20,14 +22,26 @@ from fasth2.__main__ import build_parser, config_from_args
 from .helpers import LISTENING, ROOT
 
 
-def wait_until_listening(process: subprocess.Popen) -> int:
-    """Read a server's output until its first "Listening on" line; return the port."""
-    while True:
-        line = process.stdout.readline()
-        assert line, "the server exited before listening"
-        match = LISTENING.search(line)
-        if match:
-            return int(match.group(3))
+@contextlib.contextmanager
+def serving(command: list[str], cwd) -> Iterator[tuple[subprocess.Popen, int]]:
+    """Run a server command until its "Listening on" line; yield (process, port).
+
+    On exit the server gets SIGTERM and must stop with status 0.
+    """
+    process = subprocess.Popen(command, cwd=cwd, env={**os.environ, "PYTHONPATH": str(ROOT)},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        while True:
+            line = process.stdout.readline()
+            assert line, "the server exited before listening"
+            match = LISTENING.search(line)
+            if match:
+                break
+        yield process, int(match.group(3))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.output, _ = process.communicate(timeout=10)
+    assert process.returncode == 0
 
 
 def fasth2(*args: str, cwd=ROOT, env: dict | None = None, timeout: float = 20):
@@ -134,16 +148,10 @@ def test_current_directory_is_importable(tmp_path):
             start_response("200 OK", [("Content-Type", "text/plain")])
             return [b"from the current directory"]
     """))
-    process = subprocess.Popen([sys.executable, "-m", "fasth2", "-b", "127.0.0.1:0", "myproject"],
-                               cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)},
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        port = wait_until_listening(process)
+    with serving([sys.executable, "-m", "fasth2", "-b", "127.0.0.1:0", "myproject"],
+                 cwd=tmp_path) as (process, port):
         with httpx.Client(http1=False, http2=True) as client:
             assert client.get(f"http://127.0.0.1:{port}/").text == "from the current directory"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        assert process.wait(10) == 0
 
 
 def test_several_binds(fresh_server):
@@ -168,18 +176,10 @@ def test_programmatic_run(tmp_path):
         fasth2.run(app, binds=("127.0.0.1:0",), threads=2)
         print("run returned")
     """))
-    process = subprocess.Popen([sys.executable, str(script)], cwd=ROOT,
-                               env={**os.environ, "PYTHONPATH": str(ROOT)},
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        port = wait_until_listening(process)
+    with serving([sys.executable, str(script)], cwd=ROOT) as (process, port):
         with httpx.Client(http1=False, http2=True) as client:
             assert client.get(f"http://127.0.0.1:{port}/hello").text == "hello world\n"
-    finally:
-        process.send_signal(signal.SIGTERM)
-        out, _ = process.communicate(timeout=10)
-    assert process.returncode == 0
-    assert "run returned" in out
+    assert "run returned" in process.output
 
 
 def test_programmatic_server_api():

@@ -6,6 +6,7 @@ import json
 
 import httpx
 import pytest
+from hyperframe.frame import RstStreamFrame
 
 from .helpers import RawClient
 
@@ -92,3 +93,19 @@ def test_wsgi_input_streams_a_chunked_upload(client):
 
 def test_not_found(client):
     assert client.get("/no/such/route").status_code == 404
+
+
+def test_iterable_close_called_on_normal_completion(client, server):
+    response = client.get("/tracked?name=complete&chunks=3&delay=0")
+    assert len(response.content) == 3 * 64 * 1024
+    assert server.wait_for_event("closed complete")
+
+
+def test_iterable_close_called_when_client_resets(server):
+    raw = RawClient(server.port, auto_window=False)
+    raw.request(1, "/tracked?name=blocked&chunks=100&delay=0")
+    raw.wait_for(lambda f: getattr(f, "stream_id", 0) == 1 and f.type == 0x0)
+    # The app is now blocked on a full stream buffer; the reset must still free it.
+    raw.send(RstStreamFrame(1, error_code=8))
+    assert server.wait_for_event("closed blocked")
+    raw.close()
