@@ -6,12 +6,17 @@ walked as ``const unsigned char *`` so that the inner loops stay in C; Python ob
 are created only for the results.
 """
 
-from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_GET_SIZE
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from libc.string cimport memcpy
 from urllib.parse import unquote_to_bytes
+
+from fasth2.errors import MalformedHeaders
 
 HOP_BY_HOP = frozenset(
     (b"connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"proxy-connection")
 )
+# ``te`` is a request header; in a response h2 would reject it, so it goes too.
+DROPPED_RESPONSE_HEADERS = HOP_BY_HOP | {b"te"}
 
 cdef dict _DEFAULT_PORTS = {"https": "443", "http": "80"}
 
@@ -195,7 +200,7 @@ def encode_response_headers(status, headers):
             raise ValueError(f"response header {item!r} is not latin-1") from None
         _check_name(raw_name)
         _check_value(raw_name, raw_value)
-        if raw_name in HOP_BY_HOP:
+        if raw_name in DROPPED_RESPONSE_HEADERS:
             continue
         result.append((raw_name, raw_value))
     return result
@@ -265,3 +270,155 @@ cdef class FrameScanner:
         if stop > start:
             items.append(data[start:stop])
         return items
+
+
+# Bits for the pseudo-headers seen in one header block.
+cdef enum:
+    P_METHOD = 1
+    P_SCHEME = 2
+    P_AUTHORITY = 4
+    P_PATH = 8
+    P_STATUS = 16
+    P_PROTOCOL = 32
+
+
+cdef int _pseudo_bit(bytes name):
+    if name == b":method":
+        return P_METHOD
+    if name == b":scheme":
+        return P_SCHEME
+    if name == b":authority":
+        return P_AUTHORITY
+    if name == b":path":
+        return P_PATH
+    if name == b":status":
+        return P_STATUS
+    if name == b":protocol":
+        return P_PROTOCOL
+    return 0
+
+
+cdef void _check_field(bytes name, bytes value) except *:
+    """Characters of one field (RFC 9113 §8.2.1), as h2 checks them."""
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(name)
+    cdef Py_ssize_t i, n = PyBytes_GET_SIZE(name)
+    cdef unsigned char c
+    if n == 0:
+        raise MalformedHeaders("empty header name")
+    for i in range(n):
+        c = p[i]
+        if 0x41 <= c <= 0x5A:
+            raise MalformedHeaders(f"uppercase header name {name!r}")
+        if c <= 0x20 or c >= 0x7F:
+            raise MalformedHeaders(f"invalid character in header name {name!r}")
+        if c == 0x3A and i > 0:
+            raise MalformedHeaders(f"invalid ':' in header name {name!r}")
+    p = <const unsigned char *>PyBytes_AS_STRING(value)
+    n = PyBytes_GET_SIZE(value)
+    if n == 0:
+        return
+    for i in range(n):
+        c = p[i]
+        if c == 0 or c == 0x0A or c == 0x0D:
+            raise MalformedHeaders(f"invalid character in the value of {name!r}")
+    if p[0] == 0x20 or p[0] == 0x09 or p[n - 1] == 0x20 or p[n - 1] == 0x09:
+        raise MalformedHeaders(f"whitespace around the value of {name!r}")
+
+
+def validate_request_headers(list headers, bint trailers=False):
+    """Raise MalformedHeaders unless a request (or trailer) header block is well-formed.
+
+    See ``fasth2._speedups_py.validate_request_headers`` for the full contract.
+    """
+    cdef int seen = 0, bit
+    cdef bint seen_regular = False
+    cdef object method = None, authority = None, host = None
+    cdef bytes name, value
+    cdef object pair
+    for pair in headers:
+        name = <bytes>pair[0]
+        value = <bytes>pair[1]
+        _check_field(name, value)
+        if PyBytes_AS_STRING(name)[0] == b':':
+            bit = _pseudo_bit(name)
+            if bit and seen & bit:
+                raise MalformedHeaders(f"duplicate pseudo-header {name!r}")
+            if seen_regular:
+                raise MalformedHeaders(f"pseudo-header {name!r} after regular headers")
+            if not bit:
+                raise MalformedHeaders(f"unknown pseudo-header {name!r}")
+            seen |= bit
+            if bit == P_METHOD:
+                method = value
+            elif bit == P_AUTHORITY:
+                authority = value
+            elif bit == P_PATH and PyBytes_GET_SIZE(value) == 0 and not trailers:
+                raise MalformedHeaders("empty :path")
+            continue
+        seen_regular = True
+        if name == b"te" and value.lower() != b"trailers":
+            raise MalformedHeaders(f"te header with value {value!r}")
+        if name in HOP_BY_HOP:
+            raise MalformedHeaders(f"connection-specific header {name!r}")
+        if not trailers and name == b"host":
+            if host is not None:
+                raise MalformedHeaders("several Host headers")
+            host = value
+    if trailers:
+        if seen:
+            raise MalformedHeaders("pseudo-headers in trailers")
+        return
+    if not seen & P_METHOD:
+        raise MalformedHeaders("missing :method")
+    connect = method == b"CONNECT"
+    if connect and not seen & P_PROTOCOL:
+        if seen & (P_SCHEME | P_PATH):
+            raise MalformedHeaders("CONNECT with :scheme or :path")
+    elif not seen & P_SCHEME or not seen & P_PATH:
+        raise MalformedHeaders("missing :scheme or :path")
+    if seen & P_STATUS:
+        raise MalformedHeaders(":status in a request")
+    if not connect and seen & P_PROTOCOL:
+        raise MalformedHeaders(":protocol outside CONNECT")
+    if authority is None and host is None:
+        raise MalformedHeaders("neither :authority nor Host")
+    if authority is not None and host is not None and authority != host:
+        raise MalformedHeaders(":authority and Host differ")
+
+
+def frame_data(unsigned int stream_id, bytes data, Py_ssize_t start, Py_ssize_t length,
+               Py_ssize_t max_frame_size, bint end_stream):
+    """``data[start:start + length]`` as DATA frames of at most ``max_frame_size``.
+
+    See ``fasth2._speedups_py.frame_data`` for the full contract.
+    """
+    cdef Py_ssize_t frames, total, size, position, stop
+    cdef const char *source = PyBytes_AS_STRING(data)
+    cdef bytes out
+    cdef unsigned char *target
+    if start < 0 or length < 0 or start + length > PyBytes_GET_SIZE(data) or max_frame_size < 1:
+        raise ValueError("frame_data: slice outside the data, or bad frame size")
+    frames = (length + max_frame_size - 1) // max_frame_size if length else 1
+    total = length + 9 * frames
+    out = PyBytes_FromStringAndSize(NULL, total)
+    target = <unsigned char *>PyBytes_AS_STRING(out)
+    position = start
+    stop = start + length
+    while True:
+        size = stop - position
+        if size > max_frame_size:
+            size = max_frame_size
+        target[0] = (size >> 16) & 0xFF
+        target[1] = (size >> 8) & 0xFF
+        target[2] = size & 0xFF
+        target[3] = 0
+        target[4] = 1 if (end_stream and position + size >= stop) else 0
+        target[5] = (stream_id >> 24) & 0x7F
+        target[6] = (stream_id >> 16) & 0xFF
+        target[7] = (stream_id >> 8) & 0xFF
+        target[8] = stream_id & 0xFF
+        memcpy(target + 9, source + position, size)
+        target += 9 + size
+        position += size
+        if position >= stop:
+            return out

@@ -8,18 +8,25 @@ The hot paths:
 - ``build_environ``: a PEP 3333 environ from h2's decoded request header list;
 - ``encode_response_headers``: validate a WSGI status line and header list and turn
   them into the lower-cased byte pairs h2 sends, dropping HTTP/1-only headers;
-- ``split_authority``: host and port out of ``:authority`` (used by ``build_environ``).
+- ``split_authority``: host and port out of ``:authority`` (used by ``build_environ``);
+- ``validate_request_headers``: h2's inbound checks, in one pass (h2's are switched off);
+- ``frame_data``: a body slice as ready-to-send DATA frames, in one bytes object;
+- ``FrameScanner``: frame boundaries of the incoming stream, ahead of h2.
 """
 
 from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
+from .errors import MalformedHeaders
+
 # Connection-specific headers are forbidden in HTTP/2 (RFC 9113 §8.2.2); a WSGI app
 # written for HTTP/1.1 may still set them, so responses silently lose them.
 HOP_BY_HOP = frozenset(
     (b"connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"proxy-connection")
 )
+# ``te`` is a request header; in a response h2 would reject it, so it goes too.
+DROPPED_RESPONSE_HEADERS = HOP_BY_HOP | {b"te"}
 
 # RFC 9110 token characters, the only ones allowed in a header name.
 _TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -147,7 +154,7 @@ def encode_response_headers(status: str, headers: list) -> list:
             raise ValueError(f"response header {item!r} is not latin-1") from None
         _check_name(raw_name)
         _check_value(raw_name, raw_value)
-        if raw_name in HOP_BY_HOP:
+        if raw_name in DROPPED_RESPONSE_HEADERS:
             continue
         result.append((raw_name, raw_value))
     return result
@@ -218,3 +225,109 @@ class FrameScanner:
         if stop > start:
             items.append(data[start:stop])
         return items
+
+
+_PSEUDO_HEADERS = frozenset((b":method", b":scheme", b":authority", b":path", b":status", b":protocol"))
+
+
+def validate_request_headers(headers: list, trailers: bool = False) -> None:
+    """Raise MalformedHeaders unless a request (or trailer) header block is well-formed.
+
+    The same checks, in the same cases, as h2's ``validate_headers`` for a server's
+    inbound headers (RFC 9113 §8.2 and §8.3): field name and value characters,
+    connection-specific fields, ``te``, pseudo-header placement, duplicates and the
+    required set (CONNECT and extended CONNECT included), Host/:authority agreement and
+    a non-empty :path. Trailers may hold no pseudo-headers and skip the request checks.
+    """
+    seen_pseudo = set()
+    seen_regular = False
+    method = authority = host = None
+    for name, value in headers:
+        if not name:
+            raise MalformedHeaders("empty header name")
+        for char in name:
+            if 0x41 <= char <= 0x5A:
+                raise MalformedHeaders(f"uppercase header name {name!r}")
+            if char <= 0x20 or char >= 0x7F:
+                raise MalformedHeaders(f"invalid character in header name {name!r}")
+        if name.find(b":", 1) != -1:
+            raise MalformedHeaders(f"invalid ':' in header name {name!r}")
+        if value:
+            for char in value:
+                if char == 0 or char == 0x0A or char == 0x0D:
+                    raise MalformedHeaders(f"invalid character in the value of {name!r}")
+            if value[0] in (0x20, 0x09) or value[-1] in (0x20, 0x09):
+                raise MalformedHeaders(f"whitespace around the value of {name!r}")
+        if name[0] == 0x3A:  # b":"
+            if name in seen_pseudo:
+                raise MalformedHeaders(f"duplicate pseudo-header {name!r}")
+            seen_pseudo.add(name)
+            if seen_regular:
+                raise MalformedHeaders(f"pseudo-header {name!r} after regular headers")
+            if name not in _PSEUDO_HEADERS:
+                raise MalformedHeaders(f"unknown pseudo-header {name!r}")
+            if name == b":method":
+                method = value
+            elif name == b":authority":
+                authority = value
+            elif name == b":path" and not value and not trailers:
+                raise MalformedHeaders("empty :path")
+            continue
+        seen_regular = True
+        if name == b"te" and value.lower() != b"trailers":
+            raise MalformedHeaders(f"te header with value {value!r}")
+        if name in HOP_BY_HOP:
+            raise MalformedHeaders(f"connection-specific header {name!r}")
+        if name == b"host" and not trailers:
+            if host is not None:
+                raise MalformedHeaders("several Host headers")
+            host = value
+    if trailers:
+        if seen_pseudo:
+            raise MalformedHeaders("pseudo-headers in trailers")
+        return
+    _check_request_pseudo_headers(seen_pseudo, method)
+    if authority is None and host is None:
+        raise MalformedHeaders("neither :authority nor Host")
+    if authority is not None and host is not None and authority != host:
+        raise MalformedHeaders(":authority and Host differ")
+
+
+def _check_request_pseudo_headers(seen: set, method) -> None:
+    if b":method" not in seen:
+        raise MalformedHeaders("missing :method")
+    connect = method == b"CONNECT"
+    if connect and b":protocol" not in seen:
+        if b":scheme" in seen or b":path" in seen:
+            raise MalformedHeaders("CONNECT with :scheme or :path")
+    elif b":scheme" not in seen or b":path" not in seen:
+        raise MalformedHeaders("missing :scheme or :path")
+    if b":status" in seen:
+        raise MalformedHeaders(":status in a request")
+    if not connect and b":protocol" in seen:
+        raise MalformedHeaders(":protocol outside CONNECT")
+
+
+def frame_data(stream_id: int, data: bytes, start: int, length: int,
+               max_frame_size: int, end_stream: bool) -> bytes:
+    """``data[start:start + length]`` as DATA frames of at most ``max_frame_size``.
+
+    Frame headers and payloads are laid out in one bytes object, ready to write; the
+    last frame carries END_STREAM when ``end_stream``. Zero ``length`` gives one empty
+    frame (which only makes sense with ``end_stream``).
+    """
+    if start < 0 or length < 0 or start + length > len(data) or max_frame_size < 1:
+        raise ValueError("frame_data: slice outside the data, or bad frame size")
+    stream = stream_id.to_bytes(4, "big")
+    out = bytearray()
+    position = start
+    stop = start + length
+    while True:
+        size = min(max_frame_size, stop - position)
+        last = position + size >= stop
+        flags = 1 if last and end_stream else 0
+        out += size.to_bytes(3, "big") + bytes((0, flags)) + stream
+        out += data[position:position + size]
+        position += size
+        if last:
+            return bytes(out)

@@ -13,13 +13,7 @@ import threading
 from collections import deque
 from typing import Callable, Iterator
 
-
-class StreamAborted(OSError):
-    """The client reset the stream or the connection went away mid-request.
-
-    Raised in the application's thread by ``wsgi.input`` reads and response writes, so
-    that abandoned work stops; an ``OSError`` like the one a closed socket gives.
-    """
+from .errors import StreamAborted
 
 
 class RequestBody:

@@ -24,8 +24,9 @@ from h2.exceptions import H2Error, ProtocolError
 from h2.settings import SettingCodes, Settings
 from hyperframe.frame import GoAwayFrame
 
-from .body import EMPTY_BODY, RequestBody, StreamAborted
-from .speedups import FrameScanner, build_environ
+from .body import EMPTY_BODY, RequestBody
+from .errors import MalformedHeaders, StreamAborted
+from .speedups import FrameScanner, build_environ, validate_request_headers
 from .stream import Stream
 from .wsgi import base_environ, run_app
 
@@ -43,6 +44,17 @@ _H1_NOT_SUPPORTED = (
     b"HTTP/1.1 505 HTTP Version Not Supported\r\n"
     b"Content-Type: text/plain\r\nContent-Length: 44\r\nConnection: close\r\n\r\n"
     b"This server speaks HTTP/2 (prior knowledge)\n"
+)
+
+
+# h2's header checks and normalisation are replaced by ours: validate_request_headers
+# (the same checks, compiled, answered with a stream error as RFC 9113 §8.1.1 says rather
+# than h2's connection error), build_environ (joins cookie crumbs) and
+# encode_response_headers (stricter than h2's outbound checks); tests prove both claims.
+_H2_CONFIG = h2.config.H2Configuration(
+    client_side=False, header_encoding=None,
+    validate_inbound_headers=False, normalize_inbound_headers=False,
+    validate_outbound_headers=False, normalize_outbound_headers=False,
 )
 
 
@@ -88,8 +100,7 @@ class H2Protocol(asyncio.Protocol):
             server=transport.get_extra_info("sockname")[:2],
             peer=(transport.get_extra_info("peername") or ("", 0))[:2],
         )
-        conn = h2.connection.H2Connection(
-            h2.config.H2Configuration(client_side=False, header_encoding=None))
+        conn = h2.connection.H2Connection(_H2_CONFIG)
         conn.local_settings = _h2_settings(self.config)
         conn.max_inbound_frame_size = self.config.max_frame_size
         conn.decoder.max_header_list_size = self.config.max_header_list_size
@@ -320,6 +331,12 @@ class H2Protocol(asyncio.Protocol):
             # After our GOAWAY: the client may retry it on a new connection.
             self.conn.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return
+        try:
+            validate_request_headers(event.headers)
+        except MalformedHeaders as exc:
+            log.debug("stream %d: malformed request: %s", stream_id, exc)
+            self.conn.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
+            return
         if event.stream_ended is not None:
             body = EMPTY_BODY
         else:
@@ -371,6 +388,17 @@ class H2Protocol(asyncio.Protocol):
         if SettingCodes.INITIAL_WINDOW_SIZE in changed or SettingCodes.MAX_FRAME_SIZE in changed:
             self._wake_all()
 
+    def _on_trailers(self, event: ev.TrailersReceived) -> None:
+        """WSGI has no request trailers: check them, then let StreamEnded end the body."""
+        try:
+            validate_request_headers(event.headers, True)
+        except MalformedHeaders as exc:
+            log.debug("stream %d: malformed trailers: %s", event.stream_id, exc)
+            self.conn.reset_stream(event.stream_id, ErrorCodes.PROTOCOL_ERROR)
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream.abort()
+
     def _on_connection_terminated(self, event: ev.ConnectionTerminated) -> None:
         """The client sent GOAWAY. h2 will send nothing more, so in-flight work stops."""
         if event.error_code:
@@ -398,8 +426,7 @@ _HANDLERS: dict[type, Callable[[H2Protocol, ev.Event], None]] = {
     ev.PingAckReceived: H2Protocol._ignore,
     # RFC 7540 priorities: accepted (h2 validates them) but not yet used for scheduling.
     ev.PriorityUpdated: H2Protocol._ignore,
-    # WSGI has no request trailers; StreamEnded follows and ends the body.
-    ev.TrailersReceived: H2Protocol._ignore,
+    ev.TrailersReceived: H2Protocol._on_trailers,
     # Unknown frame types must be ignored (RFC 9113 §5.5).
     ev.UnknownFrameReceived: H2Protocol._ignore,
     # Client-side events: h2 never raises them on a server connection.

@@ -28,3 +28,5 @@ build_environ = implementation.build_environ
 encode_response_headers = implementation.encode_response_headers
 split_authority = implementation.split_authority
 FrameScanner = implementation.FrameScanner
+frame_data = implementation.frame_data
+validate_request_headers = implementation.validate_request_headers

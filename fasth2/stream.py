@@ -21,7 +21,9 @@ from typing import TYPE_CHECKING
 from h2.errors import ErrorCodes
 from h2.exceptions import H2Error
 
-from .body import EMPTY_BODY, StreamAborted
+from . import h2fast
+from .body import EMPTY_BODY
+from .errors import StreamAborted
 
 if TYPE_CHECKING:
     from .protocol import H2Protocol
@@ -124,31 +126,33 @@ class Stream:
             self.wake()
 
     def _send_ready(self) -> bool:
-        """Send what the windows and the transport allow; False if blocked."""
+        """Send what the windows and the transport allow; False if blocked.
+
+        Each step frames up to a whole window (at most ``write_buffer_high`` bytes, so
+        that ``pause_writing`` can intervene) in one call.
+        """
         protocol = self.protocol
         conn = protocol.conn
         sid = self.stream_id
         pending = self._pending
+        step_limit = protocol.config.write_buffer_high
         try:
             while pending:
                 if protocol.write_paused:
                     return False
-                window = min(conn.local_flow_control_window(sid), conn.max_outbound_frame_size)
+                window = conn.local_flow_control_window(sid)
                 if window <= 0:
                     return False
                 chunk = pending[0]
                 start = self._offset
-                size = len(chunk) - start
-                if size <= window:
+                size = min(len(chunk) - start, window, step_limit)
+                if start + size == len(chunk):
                     pending.popleft()
                     self._offset = 0
-                    last = self._app_done and not pending
-                    conn.send_data(sid, chunk[start:] if start else chunk, end_stream=last)
                 else:
-                    size = window
                     self._offset = start + size
-                    conn.send_data(sid, chunk[start:start + size])
-                    last = False
+                last = self._app_done and not pending
+                h2fast.send_data(conn, sid, chunk, start, size, last)
                 self._release(size)
                 protocol.queued(size)
                 if last:

@@ -17,7 +17,7 @@ from typing import Callable
 from h2.errors import ErrorCodes
 
 from ._version import VERSION
-from .body import StreamAborted
+from .errors import StreamAborted
 from .speedups import encode_response_headers
 
 log = logging.getLogger("fasth2.error")

@@ -200,3 +200,41 @@ def test_client_goaway_ends_connection_quietly(raw, server):
 def test_no_tracebacks_from_protocol_errors(server):
     """Everything above ends connections without a traceback in the server log."""
     assert "Traceback" not in server.log, server.log
+
+
+# -- malformed requests (RFC 9113 §8.1.1: a stream error, the connection lives on) --
+
+@pytest.mark.parametrize("headers", [
+    REQUEST + [("Upper", "x")],
+    REQUEST + [("connection", "keep-alive")],
+    REQUEST + [("te", "gzip")],
+    REQUEST + [("x", " padded")],
+    [(":method", "GET"), (":authority", "localhost"), (":path", "/hello")],
+    [(":method", "GET"), (":scheme", "http"), (":authority", "localhost"), (":path", "")],
+    [(":method", "GET"), ("x", "1"), (":scheme", "http"), (":authority", "a"), (":path", "/")],
+    REQUEST + [("host", "elsewhere")],
+    REQUEST + [(":method", "POST")],
+    REQUEST + [(":status", "200")],
+    REQUEST + [(":foo", "bar")],
+], ids=["uppercase", "connection", "te", "whitespace", "no-scheme", "empty-path",
+        "pseudo-after-regular", "host-mismatch", "duplicate-pseudo", "status", "unknown-pseudo"])
+def test_malformed_request_is_stream_protocol_error(raw, server, headers):
+    raw.send(raw.headers_frame(1, headers))
+    assert raw.expect_reset(1).error_code == ErrorCodes.PROTOCOL_ERROR
+    assert_still_serving(raw, 3)
+    assert "Traceback" not in server.log
+
+
+def test_pseudo_header_in_trailers_is_stream_protocol_error(raw):
+    raw.request(1, "/echo", method="POST", end_stream=False)
+    raw.send(DataFrame(1, data=b"body"))
+    raw.send(raw.headers_frame(1, [(":path", "/sneaky")], end_stream=True))
+    assert raw.expect_reset(1).error_code == ErrorCodes.PROTOCOL_ERROR
+    assert_still_serving(raw, 3)
+
+
+def test_valid_trailers_are_accepted(raw):
+    raw.request(1, "/echo", method="POST", end_stream=False)
+    raw.send(DataFrame(1, data=b"body"))
+    raw.send(raw.headers_frame(1, [("x-checksum", "abc")], end_stream=True))
+    assert raw.read_response(1)[1] == b"body"

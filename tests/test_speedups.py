@@ -209,3 +209,29 @@ def test_differential_frame_scanner(frames, cuts):
             index += 1
         results.append(_flatten(items))
     assert results[0] == results[1]
+
+
+# -- frame_data -----------------------------------------------------------------------
+
+def test_frame_data_layout(impl):
+    frames = impl.frame_data(5, b"0123456789", 2, 7, 3, True)
+    assert frames == (b"\x00\x00\x03\x00\x00\x00\x00\x00\x05234" +
+                      b"\x00\x00\x03\x00\x00\x00\x00\x00\x05567" +
+                      b"\x00\x00\x01\x00\x01\x00\x00\x00\x058")
+    assert impl.frame_data(7, b"", 0, 0, 16384, True) == b"\x00\x00\x00\x00\x01\x00\x00\x00\x07"
+
+
+@pytest.mark.parametrize("start, length, frame_size", [(-1, 1, 10), (0, 11, 10), (5, 6, 10), (0, 1, 0)])
+def test_frame_data_rejects_bad_slices(impl, start, length, frame_size):
+    with pytest.raises(ValueError):
+        impl.frame_data(1, b"0123456789", start, length, frame_size, False)
+
+
+@pytest.mark.skipif(compiled is None, reason="compiled speedups not built")
+@settings(max_examples=300, deadline=None)
+@given(st.integers(1, 2**31 - 1), st.binary(max_size=5000), st.data(), st.integers(1, 2000), st.booleans())
+def test_differential_frame_data(stream_id, data, draw, frame_size, end):
+    start = draw.draw(st.integers(0, len(data)))
+    length = draw.draw(st.integers(0, len(data) - start))
+    assert (_speedups_py.frame_data(stream_id, data, start, length, frame_size, end) ==
+            compiled.frame_data(stream_id, data, start, length, frame_size, end))

@@ -1,0 +1,15 @@
+"""Exceptions shared by the pure-Python and compiled code (both raise these very types)."""
+
+from __future__ import annotations
+
+
+class StreamAborted(OSError):
+    """The client reset the stream or the connection went away mid-request.
+
+    Raised in the application's thread by ``wsgi.input`` reads and response writes, so
+    that abandoned work stops; an ``OSError`` like the one a closed socket gives.
+    """
+
+
+class MalformedHeaders(ValueError):
+    """A request's header block breaks RFC 9113 §8.2-8.3: a stream error PROTOCOL_ERROR."""

@@ -1,0 +1,154 @@
+"""Our replacements for h2's internals behave exactly like h2 itself.
+
+- ``h2fast.send_data`` yields the bytes and the state h2's own ``send_data`` would;
+- ``validate_request_headers`` accepts exactly what h2's inbound validation accepts;
+- what ``encode_response_headers`` accepts always passes h2's outbound validation.
+Both speedups builds are checked.
+"""
+
+from __future__ import annotations
+
+import h2.config
+import h2.connection
+import pytest
+from h2.exceptions import ProtocolError
+from h2.settings import SettingCodes
+from h2.utilities import HeaderValidationFlags, validate_headers, validate_outbound_headers
+from hpack import Encoder
+from hyperframe.frame import HeadersFrame, SettingsFrame, WindowUpdateFrame
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fasth2 import _speedups_py, h2fast
+from fasth2.errors import MalformedHeaders
+
+from .test_speedups import IMPLEMENTATIONS
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+@pytest.fixture(params=IMPLEMENTATIONS)
+def impl(request):
+    return request.param
+
+
+def server_with_open_stream(max_frame_size: int, window: int) -> h2.connection.H2Connection:
+    """A server connection with stream 1 open, its response headers sent."""
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    conn.initiate_connection()
+    settings_frame = SettingsFrame(0)
+    settings_frame.settings = {SettingCodes.MAX_FRAME_SIZE: max_frame_size,
+                               SettingCodes.INITIAL_WINDOW_SIZE: window}
+    headers = HeadersFrame(1, flags=["END_HEADERS", "END_STREAM"])
+    headers.data = Encoder().encode([(":method", "GET"), (":scheme", "http"),
+                                     (":authority", "a"), (":path", "/")])
+    conn.receive_data(PREFACE + settings_frame.serialize() + headers.serialize() +
+                      WindowUpdateFrame(0, window_increment=window).serialize())
+    conn.send_headers(1, [(":status", "200")])
+    conn.data_to_send()
+    return conn
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.sampled_from([16384, 20000, 65535]), st.binary(min_size=0, max_size=200_000),
+       st.lists(st.integers(0, 70_000), min_size=1, max_size=6), st.booleans())
+def test_send_data_matches_h2(frame_size, body, cuts, end):
+    ours = server_with_open_stream(frame_size, 1 << 20)
+    theirs = server_with_open_stream(frame_size, 1 << 20)
+    position = 0
+    for index, cut in enumerate(cuts):
+        size = min(cut, len(body) - position)
+        last = end and index == len(cuts) - 1
+        h2fast.send_data(ours, 1, body, position, size, last)
+        # h2's own way: one send_data per frame, END_STREAM on the last.
+        offset = 0
+        while True:
+            piece = body[position + offset:position + min(size, offset + frame_size)]
+            offset += len(piece)
+            theirs.send_data(1, piece, end_stream=last and offset >= size)
+            if offset >= size:
+                break
+        position += size
+        if last:
+            break
+    assert ours.data_to_send() == theirs.data_to_send()
+    assert ours.outbound_flow_control_window == theirs.outbound_flow_control_window
+    assert ours.streams[1].outbound_flow_control_window == theirs.streams[1].outbound_flow_control_window
+    assert ours.streams[1].state_machine.state == theirs.streams[1].state_machine.state
+
+
+def test_send_data_on_closed_stream_raises_like_h2():
+    conn = server_with_open_stream(16384, 65535)
+    h2fast.send_data(conn, 1, b"x", 0, 1, True)
+    with pytest.raises(ProtocolError):
+        h2fast.send_data(conn, 1, b"y", 0, 1, False)
+    with pytest.raises(ProtocolError):
+        h2fast.send_data(conn, 9, b"y", 0, 1, False)
+
+
+# -- request header validation against h2's -----------------------------------------
+
+names = st.sampled_from([b":method", b":scheme", b":authority", b":path", b":status",
+                         b":protocol", b":bogus", b"host", b"te", b"connection", b"x-a",
+                         b"X-Upper", b"bad name", b"x:colon", b"", b"cookie", b"keep-alive"])
+values = st.sampled_from([b"GET", b"CONNECT", b"http", b"/", b"", b"a", b"b", b"trailers",
+                          b"gzip", b" pad", b"pad\t", b"nul\x00", b"line\nbreak", b"caf\xc3\xa9"])
+
+
+def h2_accepts(headers: list, trailers: bool) -> bool:
+    flags = HeaderValidationFlags(is_client=False, is_trailer=trailers,
+                                  is_response_header=False, is_push_promise=False)
+    try:
+        list(validate_headers(headers, flags))
+    except ProtocolError:
+        return False
+    return True
+
+
+def ours_accepts(module, headers: list, trailers: bool) -> bool:
+    try:
+        module.validate_request_headers(headers, trailers)
+    except MalformedHeaders:
+        return False
+    return True
+
+
+REQUEST = [(b":method", b"GET"), (b":scheme", b"http"), (b":authority", b"a"), (b":path", b"/")]
+
+
+@settings(max_examples=600, deadline=None)
+@given(st.lists(st.tuples(names, values), max_size=8), st.booleans(), st.booleans())
+def test_request_validation_matches_h2(extra, prefix_valid_request, trailers):
+    headers = (REQUEST + extra) if prefix_valid_request else extra
+    expected = h2_accepts(headers, trailers)
+    for module in (m.values[0] for m in IMPLEMENTATIONS if m.values[0] is not None):
+        assert ours_accepts(module, headers, trailers) == expected, (module.__name__, headers)
+
+
+def test_validation_accepts_real_browser_requests(impl):
+    chrome = REQUEST + [(b"sec-ch-ua", b'"Chromium";v="131"'), (b"user-agent", b"Mozilla/5.0"),
+                        (b"accept", b"text/html,*/*;q=0.8"), (b"accept-encoding", b"gzip, br"),
+                        (b"cookie", b"a=1"), (b"cookie", b"b=2"), (b"priority", b"u=0, i"),
+                        (b"te", b"trailers")]
+    impl.validate_request_headers(chrome)
+    connect = [(b":method", b"CONNECT"), (b":authority", b"example.com:443")]
+    impl.validate_request_headers(connect)
+    extended = [(b":method", b"CONNECT"), (b":protocol", b"websocket"), (b":scheme", b"https"),
+                (b":path", b"/chat"), (b":authority", b"example.com")]
+    impl.validate_request_headers(extended)
+
+
+# -- response headers: ours are at least as strict as h2's outbound checks ----------
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.text(max_size=10), st.text(max_size=15)), max_size=6))
+def test_encoded_response_headers_pass_h2_outbound_validation(headers):
+    flags = HeaderValidationFlags(is_client=False, is_trailer=False,
+                                  is_response_header=True, is_push_promise=False)
+    for module in (m.values[0] for m in IMPLEMENTATIONS if m.values[0] is not None):
+        try:
+            encoded = module.encode_response_headers("200 OK", headers)
+        except (TypeError, ValueError):
+            continue
+        list(validate_outbound_headers(encoded, flags))  # must not raise
+    assert _speedups_py.DROPPED_RESPONSE_HEADERS >= {b"connection", b"te"}
