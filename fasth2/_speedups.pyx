@@ -19,6 +19,9 @@ HOP_BY_HOP = frozenset(
 DROPPED_RESPONSE_HEADERS = HOP_BY_HOP | {b"te"}
 
 cdef dict _DEFAULT_PORTS = {"https": "443", "http": "80"}
+# header name -> environ key; bounded so that random names cannot grow it forever.
+cdef dict _KEYS = {}
+cdef Py_ssize_t _KEYS_LIMIT = 1024
 
 # 1 for the bytes allowed in a header-name token (RFC 9110 §5.6.2), else 0.
 cdef unsigned char _TOKEN[256]
@@ -129,7 +132,11 @@ def build_environ(list headers, dict base):
         elif _contains(name, 95):  # '_'
             continue
         else:
-            key = _environ_key(name)
+            key = _KEYS.get(name)
+            if key is None:
+                key = _environ_key(name)
+                if len(_KEYS) < _KEYS_LIMIT:
+                    _KEYS[name] = key
         text = value.decode("latin-1")
         previous = environ.get(key)
         if previous is None:

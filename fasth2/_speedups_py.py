@@ -34,6 +34,9 @@ _TOKEN = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGH
 _FORBIDDEN_VALUE = frozenset(b"\x00\r\n")
 
 _DEFAULT_PORTS = {"https": "443", "http": "80"}
+# header name -> environ key; bounded so that random names cannot grow it forever.
+_KEYS: dict[bytes, str] = {}
+_KEYS_LIMIT = 1024
 
 
 def split_authority(authority: str, scheme: str) -> tuple[str, str]:
@@ -89,8 +92,12 @@ def build_environ(headers: list, base: dict) -> dict:
         elif b"_" in name:
             continue
         else:
-            # bytes.upper() changes ASCII letters only, as header names are ASCII.
-            key = "HTTP_" + name.upper().replace(b"-", b"_").decode("latin-1")
+            key = _KEYS.get(name)
+            if key is None:
+                # bytes.upper() changes ASCII letters only, as header names are ASCII.
+                key = "HTTP_" + name.upper().replace(b"-", b"_").decode("latin-1")
+                if len(_KEYS) < _KEYS_LIMIT:
+                    _KEYS[name] = key
         text = value.decode("latin-1")
         previous = environ.get(key)
         if previous is None:
