@@ -35,16 +35,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fasth2.error")
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 # After our last bytes, how long we keep reading (and discarding) before closing, so
 # that a client still sending does not get a TCP RST that destroys our GOAWAY.
 LINGER_SECONDS = 2.0
 
-_H1_NOT_SUPPORTED = (
-    b"HTTP/1.1 505 HTTP Version Not Supported\r\n"
-    b"Content-Type: text/plain\r\nContent-Length: 44\r\nConnection: close\r\n\r\n"
-    b"This server speaks HTTP/2 (prior knowledge)\n"
-)
 
 
 # h2's header checks and normalisation are replaced by ours: validate_request_headers
@@ -86,48 +80,60 @@ class H2Protocol(asyncio.Protocol):
         self._goaway_last = 0
         self._flush_scheduled = False
         self._unflushed = 0
-        self._sniffing = not self.config.tls  # cleartext: is this really HTTP/2?
         self._environ: dict = {}
 
     # -- transport callbacks ------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Send our preface (SETTINGS, a bigger connection window) right away."""
+        self._start(transport, None)
+        self.flush()
+
+    def connection_upgraded(self, transport: asyncio.BaseTransport, settings: bytes,
+                            headers: list, body: bytes) -> bool:
+        """Take over a connection upgraded from HTTP/1.1 (RFC 7540 §3.2).
+
+        ``settings`` is the client's HTTP2-Settings header; the upgrading request
+        (h2-style ``headers`` and its complete ``body``) becomes stream 1. False if the
+        settings were invalid (the connection is then closed with a GOAWAY).
+        """
+        try:
+            self._start(transport, settings)
+        except (ProtocolError, ValueError) as exc:
+            log.debug("bad HTTP2-Settings in an h2c upgrade: %s", exc)
+            self._close_after_flush()
+            return False
+        prefilled = RequestBody(lambda size: None)  # h2 never counted these bytes
+        if body:
+            prefilled.feed(body)
+        prefilled.end()
+        self._start_request(1, headers, prefilled)
+        self.flush()
+        return True
+
+    def _start(self, transport: asyncio.BaseTransport, upgrade_settings: bytes | None) -> None:
         self.transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(high=self.config.write_buffer_high)  # type: ignore[attr-defined]
-        self._environ = base_environ(
-            scheme="https" if self.config.tls else "http",
-            server=transport.get_extra_info("sockname")[:2],
-            peer=(transport.get_extra_info("peername") or ("", 0))[:2],
-        )
+        self._environ = base_environ(transport, self.config.tls)
         conn = h2.connection.H2Connection(_H2_CONFIG)
         conn.local_settings = _h2_settings(self.config)
         conn.max_inbound_frame_size = self.config.max_frame_size
         conn.decoder.max_header_list_size = self.config.max_header_list_size
-        conn.initiate_connection()
-        extra_window = self.config.connection_window_size - 65535
-        if extra_window > 0:
-            conn.increment_flow_control_window(extra_window)
         self.conn = conn
         self._scanner = FrameScanner()
         self.server.connections.add(self)
-        if not self._sniffing:
-            self.flush()  # on cleartext, wait: the client may be speaking HTTP/1.1
+        if upgrade_settings is None:
+            conn.initiate_connection()
+        else:
+            conn.initiate_upgrade_connection(upgrade_settings)
+        extra_window = self.config.connection_window_size - 65535
+        if extra_window > 0:
+            conn.increment_flow_control_window(extra_window)
 
     def data_received(self, data: bytes) -> None:
         """Feed h2, handle its events, then write everything it queued at once."""
         if self._closed:
             return
-        if self._sniffing:
-            # Anything but "PRI " opening with a letter is an HTTP/1.x request line; a
-            # broken preface that starts like HTTP/2 gets h2's GOAWAY instead.
-            self._sniffing = False
-            if data[:1].isalpha() and not PREFACE.startswith(data[:4]):
-                log.debug("HTTP/1.x request on the HTTP/2 port; answering 505")
-                self.conn.data_to_send()  # our SETTINGS would only confuse it
-                self.transport.write(_H1_NOT_SUPPORTED)
-                self._close_after_flush(flush=False)
-                return
         for item in self._scanner.feed(data):
             if type(item) is int:
                 self._on_zero_window_update(item)
@@ -283,7 +289,6 @@ class H2Protocol(asyncio.Protocol):
         if self.closing or self._closed:
             return
         self.closing = True
-        self._sniffing = False  # our SETTINGS go out now, before the GOAWAY
         self._goaway_last = self.conn.highest_inbound_stream_id
         self.flush()
         goaway = GoAwayFrame(0, last_stream_id=self._goaway_last, error_code=ErrorCodes.NO_ERROR)
@@ -341,9 +346,12 @@ class H2Protocol(asyncio.Protocol):
             body = EMPTY_BODY
         else:
             body = RequestBody(partial(self.call_from_thread, self.acknowledge, stream_id))
+        self._start_request(stream_id, event.headers, body)
+
+    def _start_request(self, stream_id: int, headers: list, body) -> None:
         stream = Stream(self, stream_id, body, self.config.stream_buffer_size)
         self.streams[stream_id] = stream
-        environ = build_environ(event.headers, self._environ)
+        environ = build_environ(headers, self._environ)
         environ["wsgi.input"] = body
         self.server.workers.submit(run_app, self.server.app, environ, stream)
 

@@ -17,7 +17,7 @@ import ssl
 from typing import Awaitable, Callable
 
 from .config import Config
-from .protocol import H2Protocol
+from .selector import ProtocolSelector
 from .workers import WorkerPool
 
 log = logging.getLogger("fasth2.error")
@@ -38,7 +38,7 @@ def parse_bind(bind: str) -> tuple[str, int]:
 
 
 def make_ssl_context(config: Config) -> ssl.SSLContext:
-    """A server TLS context for HTTP/2: TLS >= 1.2, AEAD ciphers, ALPN h2, no compression."""
+    """A server TLS context: TLS >= 1.2, AEAD ciphers, ALPN h2 then http/1.1, no compression."""
     for label, path in (("certificate", config.certfile), ("key", config.keyfile)):
         if not os.path.isfile(path):
             raise StartupError(f"{label} file {path!r} not found")
@@ -53,7 +53,7 @@ def make_ssl_context(config: Config) -> ssl.SSLContext:
     except ssl.SSLError as exc:
         raise StartupError(f"cannot load certificate {config.certfile!r} / key "
                            f"{config.keyfile!r}: {exc.reason or exc}") from None
-    context.set_alpn_protocols(["h2"])
+    context.set_alpn_protocols(["h2", "http/1.1"])
     return context
 
 
@@ -74,7 +74,7 @@ class Server:
         self.config = config
         self.loop = asyncio.get_running_loop()
         #: Live connections (their protocols), for graceful shutdown.
-        self.connections: set[H2Protocol] = set()
+        self.connections: set = set()
         self.workers = WorkerPool(config.threads)
         self._servers: list[asyncio.AbstractServer] = []
 
@@ -86,7 +86,7 @@ class Server:
             host, port = parse_bind(bind)
             try:
                 server = await self.loop.create_server(
-                    lambda: H2Protocol(self), host, port, ssl=context,
+                    lambda: ProtocolSelector(self), host, port, ssl=context,
                     backlog=self.config.backlog, reuse_address=True)
             except OSError as exc:
                 await self.close_listeners()
@@ -96,7 +96,7 @@ class Server:
             for sock in server.sockets:
                 address = sock.getsockname()
                 shown = f"[{address[0]}]" if ":" in address[0] else address[0]
-                log.info("Listening on %s://%s:%d (HTTP/2)", scheme, shown, address[1])
+                log.info("Listening on %s://%s:%d", scheme, shown, address[1])
 
     @property
     def addresses(self) -> list[tuple]:

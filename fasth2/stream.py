@@ -1,11 +1,8 @@
-"""One HTTP/2 stream's response path: from the app's thread to flow-controlled DATA.
+"""One HTTP/2 stream's response path: from the app's hand-off to flow-controlled DATA.
 
-Strategy: the app's thread hands each piece of output (headers, a body chunk, the end)
-to the loop with one ``call_soon_threadsafe`` and counts it as buffered; past
-``stream_buffer_size`` it waits until the loop has sent enough, so a slow client slows
-the app instead of growing memory. On the loop, output is sent at once while the
-stream and connection windows and the transport allow it: a response that fits (most
-do) never costs a task. When it does not fit, the stream starts its send coroutine
+Strategy: the app's output arrives through ``Exchange`` (see exchange.py). On the
+loop, it is sent at once while the stream and connection windows and the transport
+allow it: a response that fits (most do) never costs a task. When it does not fit, the stream starts its send coroutine
 (``_sending_loop``), which sleeps until a WINDOW_UPDATE, a SETTINGS change or
 ``resume_writing`` wakes it and then sends the next window's worth. Each DATA frame
 carries min(stream window, connection window, peer's max frame size) bytes.
@@ -14,7 +11,6 @@ carries min(stream window, connection window, peer's max frame size) bytes.
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import deque
 from typing import TYPE_CHECKING
 
@@ -23,80 +19,25 @@ from h2.exceptions import H2Error
 
 from . import h2fast
 from .body import EMPTY_BODY
-from .errors import StreamAborted
+from .exchange import Exchange
 
 if TYPE_CHECKING:
     from .protocol import H2Protocol
 
 
-class Stream:
-    """The state of one request/response exchange, shared by the loop and the app thread.
+class Stream(Exchange):
+    """One HTTP/2 stream's response: the hand-off plus flow-controlled sending."""
 
-    Methods marked *app thread* may be called from the WSGI worker; every other method
-    runs on the event loop.
-    """
-
-    __slots__ = (
-        "protocol", "stream_id", "body", "_limit", "_buffered", "_drained",
-        "_waiting", "aborted", "_pending", "_offset", "_app_done", "_finished",
-        "_sender", "_wakeup",
-    )
+    __slots__ = ("_pending", "_offset", "_app_done", "_finished", "_sender", "_wakeup")
 
     def __init__(self, protocol: "H2Protocol", stream_id: int, body, limit: int) -> None:
-        self.protocol = protocol
-        self.stream_id = stream_id
-        #: The request body (``wsgi.input``).
-        self.body = body
-        self._limit = limit
-        self._buffered = 0  # bytes handed over by the app and not yet sent
-        self._drained = threading.Condition(threading.Lock())
-        self._waiting = False  # the app thread sleeps on _drained
-        #: Set when the client reset the stream or the connection went away.
-        self.aborted = False
+        super().__init__(protocol, stream_id, body, limit)
         self._pending: deque[bytes] = deque()
         self._offset = 0  # bytes of _pending[0] already sent
         self._app_done = False  # the app handed over its last piece
         self._finished = False  # END_STREAM sent (or the stream was reset)
         self._sender: asyncio.Task | None = None
         self._wakeup: asyncio.Future | None = None
-
-    # -- the app thread's side ----------------------------------------------------
-
-    def submit(self, headers: list | None, data: bytes, end: bool) -> None:
-        """*App thread*: hand response headers and/or body bytes to the loop.
-
-        Blocks while more than the stream's buffer is waiting to be sent; raises
-        StreamAborted if the stream was reset. The final piece (``end``) never blocks.
-        """
-        if self.aborted:
-            raise StreamAborted("the client reset the stream")
-        size = len(data)
-        if size:
-            with self._drained:
-                self._buffered += size
-        self.protocol.call_from_thread(self._on_output, headers, data, end)
-        if end or self._buffered <= self._limit:
-            return
-        with self._drained:
-            self._waiting = True
-            while self._buffered > self._limit and not self.aborted:
-                self._drained.wait()
-            self._waiting = False
-        if self.aborted:
-            raise StreamAborted("the client reset the stream")
-
-    def reset_from_app(self, error_code: ErrorCodes) -> None:
-        """*App thread*: ask the loop to reset this stream (the app failed mid-body)."""
-        self.protocol.call_from_thread(self.reset, error_code)
-
-    # -- the loop's side ----------------------------------------------------------
-
-    def _release(self, size: int) -> None:
-        """Count ``size`` bytes as sent; wake the app thread once below the limit."""
-        with self._drained:
-            self._buffered -= size
-            if self._waiting and self._buffered <= self._limit:
-                self._drained.notify()
 
     def _on_output(self, headers: list | None, data: bytes, end: bool) -> None:
         if self._finished:
@@ -209,10 +150,7 @@ class Stream:
 
     def abort(self) -> None:
         """Abandon the stream: wake and stop the app thread, drop unsent output."""
-        self.aborted = True
-        with self._drained:
-            self._buffered = 0
-            self._drained.notify_all()
+        self._abandon()
         self._pending.clear()
         unread = self.body.abort() if self.body is not EMPTY_BODY else 0
         if unread:

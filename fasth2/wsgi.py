@@ -31,12 +31,13 @@ _SERVER_ERROR_HEADERS = encode_response_headers(
 _SERVER_ERROR_BODY = b"Internal Server Error"
 
 
-def base_environ(*, scheme: str, server: tuple, peer: tuple | None) -> dict:
+def base_environ(transport, tls: bool) -> dict:
     """The environ keys that are the same for every request on one connection."""
-    remote = peer or ("", 0)
+    server = transport.get_extra_info("sockname")
+    peer = transport.get_extra_info("peername") or ("", 0)
     return {
         "wsgi.version": (1, 0),
-        "wsgi.url_scheme": scheme,
+        "wsgi.url_scheme": "https" if tls else "http",
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": True,
         "wsgi.multiprocess": False,
@@ -46,8 +47,8 @@ def base_environ(*, scheme: str, server: tuple, peer: tuple | None) -> dict:
         "SERVER_PROTOCOL": "HTTP/2",
         "SERVER_NAME": str(server[0]),
         "SERVER_PORT": str(server[1]),
-        "REMOTE_ADDR": str(remote[0]),
-        "REMOTE_PORT": str(remote[1]),
+        "REMOTE_ADDR": str(peer[0]),
+        "REMOTE_PORT": str(peer[1]),
         "SCRIPT_NAME": "",
         "PATH_INFO": "",
         "QUERY_STRING": "",

@@ -35,19 +35,30 @@ def assert_still_serving(client: RawClient, stream_id: int) -> None:
 
 # -- the connection preface (RFC 9113 §3.4) ------------------------------------------
 
-@pytest.mark.parametrize("opening", [b"\x00" * 40, b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n"],
-                         ids=["garbage", "broken-preface"])
+@pytest.mark.parametrize("opening", [b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n", b"PRI garbage" + b"\x00" * 20],
+                         ids=["broken-preface", "PRI-then-garbage"])
 def test_bad_preface_is_protocol_error(server, opening):
     client = RawClient(server.port, preface=False)
     client.send(opening)
     assert_goaway(client, ErrorCodes.PROTOCOL_ERROR)
 
 
-def test_http1_request_gets_http1_answer(server):
+def test_binary_garbage_gets_http1_400(server):
     client = RawClient(server.port, preface=False)
-    client.send(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+    client.send(b"\x00" * 40)
     reply = client.sock.recv(4096)
-    assert reply.startswith(b"HTTP/1.1 505 ")
+    assert reply.startswith(b"HTTP/1.1 400 Bad Request\r\n")
+    assert client.sock.recv(4096) == b""  # and closed
+
+
+def test_http1_request_on_the_same_port_is_served(server):
+    client = RawClient(server.port, preface=False)
+    client.send(b"GET /hello HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+    reply = b""
+    while chunk := client.sock.recv(4096):
+        reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert reply.endswith(b"\r\n\r\nhello world\n")
 
 
 # -- stream states (RFC 9113 §5.1) ---------------------------------------------------

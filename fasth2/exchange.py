@@ -1,0 +1,91 @@
+"""The hand-off of one response from the app's thread to the event loop.
+
+Strategy: the app's thread hands each piece of output (headers, a body chunk, the end)
+to the loop with one ``call_soon_threadsafe`` and counts it as buffered; past the
+buffer limit it waits until the loop has sent enough, so a slow client slows the app
+instead of growing memory. HTTP/2 streams and HTTP/1.1 exchanges share this and differ
+only in how ``_on_output`` puts the pieces on the wire.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from .errors import StreamAborted
+
+
+class Exchange:
+    """One request/response exchange, shared by the loop and the app thread.
+
+    Methods marked *app thread* may be called from the WSGI worker; every other method
+    runs on the event loop.
+    """
+
+    __slots__ = ("protocol", "stream_id", "body", "aborted", "_limit", "_buffered",
+                 "_drained", "_waiting")
+
+    def __init__(self, protocol, stream_id: int, body, limit: int) -> None:
+        self.protocol = protocol
+        #: The HTTP/2 stream id (HTTP/1.1: the request's number on its connection).
+        self.stream_id = stream_id
+        #: The request body (``wsgi.input``).
+        self.body = body
+        #: Set when the client reset the stream or the connection went away.
+        self.aborted = False
+        self._limit = limit
+        self._buffered = 0  # bytes handed over by the app and not yet sent
+        self._drained = threading.Condition(threading.Lock())
+        self._waiting = False  # the app thread sleeps on _drained
+
+    # -- the app thread's side ----------------------------------------------------
+
+    def submit(self, headers: list | None, data: bytes, end: bool) -> None:
+        """*App thread*: hand response headers and/or body bytes to the loop.
+
+        Blocks while more than the buffer limit is waiting to be sent; raises
+        StreamAborted if the exchange was abandoned. The final piece (``end``) never
+        blocks.
+        """
+        if self.aborted:
+            raise StreamAborted("the client went away")
+        size = len(data)
+        if size:
+            with self._drained:
+                self._buffered += size
+        self.protocol.call_from_thread(self._on_output, headers, data, end)
+        if end or self._buffered <= self._limit:
+            return
+        with self._drained:
+            self._waiting = True
+            while self._buffered > self._limit and not self.aborted:
+                self._drained.wait()
+            self._waiting = False
+        if self.aborted:
+            raise StreamAborted("the client went away")
+
+    def reset_from_app(self, error_code: int) -> None:
+        """*App thread*: the app failed mid-body; abandon the response on the wire."""
+        self.protocol.call_from_thread(self.reset, error_code)
+
+    # -- the loop's side ----------------------------------------------------------
+
+    def _on_output(self, headers: list | None, data: bytes, end: bool) -> None:
+        raise NotImplementedError
+
+    def reset(self, error_code: int) -> None:
+        """Abandon the response towards the client (RST_STREAM, or closing HTTP/1.1)."""
+        raise NotImplementedError
+
+    def _release(self, size: int) -> None:
+        """Count ``size`` bytes as sent; wake the app thread once below the limit."""
+        with self._drained:
+            self._buffered -= size
+            if self._waiting and self._buffered <= self._limit:
+                self._drained.notify()
+
+    def _abandon(self) -> None:
+        """Mark the exchange aborted and wake an app thread waiting to send."""
+        self.aborted = True
+        with self._drained:
+            self._buffered = 0
+            self._drained.notify_all()

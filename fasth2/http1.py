@@ -1,0 +1,416 @@
+"""HTTP/1.1 (and 1.0) on the same port, parsed by httptools, feeding the same gateway.
+
+Strategy: httptools calls us back per request; each request becomes an ``H1Exchange``
+(the same hand-off as an HTTP/2 stream) and runs through the same environ builder,
+thread pool and ``run_app``. Requests on one connection are answered strictly in
+order: pipelined requests wait in a queue (bounded: reading pauses when it is full).
+There is no flow control in HTTP/1.1, so reading also pauses while request bodies the
+app has not consumed pass ``initial_window_size``. A request asking to upgrade to h2c
+(RFC 7540 §3.2) is answered with 101 and handed, body included, to HTTP/2 as stream 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from functools import partial
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Callable
+
+import httptools
+
+from .body import RequestBody
+from .errors import StreamAborted
+from .exchange import Exchange
+from .speedups import build_environ
+from .wsgi import base_environ, run_app
+
+if TYPE_CHECKING:
+    from .server import Server
+
+log = logging.getLogger("fasth2.error")
+
+MAX_PIPELINED = 16  # parsed requests waiting for their turn before reading pauses
+MAX_UPGRADE_BODY = 1024 * 1024  # a larger h2c upgrade request is served over HTTP/1.1
+
+_REASONS = {status.value: status.phrase.encode("latin-1") for status in HTTPStatus}
+_NO_BODY_STATUS = frozenset((204, 304))
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+def error_response(status: int, text: str) -> bytes:
+    """A complete, connection-closing HTTP/1.1 error response."""
+    body = (text + "\n").encode()
+    return (b"HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n"
+            b"connection: close\r\n\r\n" % (status, _REASONS[status], len(body))) + body
+
+
+class _HeadersTooLarge(Exception):
+    """Raised inside a parser callback; becomes a 431."""
+
+
+class H1Exchange(Exchange):
+    """One HTTP/1.x request's response, framed for the wire."""
+
+    __slots__ = ("version", "head", "keep_alive", "_chunked", "_finished", "_started",
+                 "_expect_continue", "environ")
+
+    def __init__(self, protocol: "H1Protocol", number: int, body, limit: int, *,
+                 version: str, head: bool, keep_alive: bool, environ: dict,
+                 expect_continue: bool) -> None:
+        super().__init__(protocol, number, body, limit)
+        self.version = version
+        self.head = head
+        self.keep_alive = keep_alive
+        self.environ = environ
+        self._expect_continue = expect_continue
+        self._chunked = False
+        self._finished = False
+        self._started = False
+
+    def start(self) -> None:
+        """Its turn has come: run the app (after a 100 Continue, if asked for)."""
+        self._started = True
+        if self._expect_continue and not self.body.ended:
+            self.protocol.write(_CONTINUE)
+        self.protocol.server.workers.submit(run_app, self.protocol.server.app, self.environ, self)
+
+    def _on_output(self, headers: list | None, data: bytes, end: bool) -> None:
+        protocol = self.protocol
+        if self._finished or protocol.closed:
+            self._release(len(data))
+            return
+        out = self._head_block(headers) if headers is not None else b""
+        if data:
+            out += b"%x\r\n%s\r\n" % (len(data), data) if self._chunked else data
+        if end and self._chunked:
+            out += b"0\r\n\r\n"
+        protocol.write(out)
+        protocol.release_when_writable(self, len(data))
+        if end:
+            self._finished = True
+            protocol.exchange_finished(self)
+
+    def _head_block(self, headers: list) -> bytes:
+        """Status line and headers, choosing the body framing."""
+        status = headers[0][1]
+        code = int(status)
+        has_length = False
+        lines = [b"HTTP/1.1 " + status + b" " + _REASONS.get(code, b"Unknown")]
+        for name, value in headers[1:]:
+            if name == b"content-length":
+                has_length = True
+            lines.append(name + b": " + value)
+        if not (self.head or code in _NO_BODY_STATUS or has_length):
+            if self.version == "1.1":
+                self._chunked = True
+                lines.append(b"transfer-encoding: chunked")
+            else:
+                self.keep_alive = False  # HTTP/1.0: the body ends with the connection
+        if not self.keep_alive:
+            lines.append(b"connection: close")
+        elif self.version == "1.0":
+            lines.append(b"connection: keep-alive")
+        return b"\r\n".join(lines) + b"\r\n\r\n"
+
+    def reset(self, error_code: int) -> None:
+        """The app failed mid-body: the only honest signal left is closing the connection."""
+        self._abandon()
+        if not self._finished:
+            self._finished = True
+            self.protocol.exchange_failed(self)
+
+    def abort(self) -> None:
+        """The connection went away: stop the app's work."""
+        self._abandon()
+        self.body.abort()
+        self._finished = True
+
+
+class H1Protocol(asyncio.Protocol):
+    """One client connection speaking HTTP/1.x."""
+
+    def __init__(self, server: "Server") -> None:
+        self.server = server
+        self.config = server.config
+        self.loop: asyncio.AbstractEventLoop = server.loop
+        self.transport: asyncio.Transport | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        #: Exchanges in progress, by number (graceful shutdown waits for them).
+        self.streams: dict[int, H1Exchange] = {}
+        self.closed = False
+        self.closing = False
+        self.write_paused = False
+        self._queue: deque[H1Exchange] = deque()  # parsed, waiting for their turn
+        self._current: H1Exchange | None = None
+        self._receiving: H1Exchange | None = None  # the exchange whose body is arriving
+        self._count = 0
+        self._unreleased: list[tuple[H1Exchange, int]] = []
+        self._body_buffered = 0
+        self._reading_paused = False
+        self._environ: dict = {}
+        self._upgrade_buffer: bytearray | None = None  # after an h2c upgrade request
+        self._reset_request()
+
+    def _reset_request(self) -> None:
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._header_bytes = 0
+        self._upgrade: tuple[bytes, list, int] | None = None  # settings, headers, body length
+        self._upgrade_refused = False
+
+    # -- transport callbacks ------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """Remember the transport and the connection's constant environ keys."""
+        self.transport = transport  # type: ignore[assignment]
+        transport.set_write_buffer_limits(high=self.config.write_buffer_high)  # type: ignore[attr-defined]
+        self._environ = base_environ(transport, self.config.tls)
+        self.server.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        """Parse; a malformed request gets 400, oversized headers 431."""
+        if self.closed:
+            return
+        if self._upgrade_buffer is not None:
+            self._upgrade_buffer += data
+            self._try_upgrade()
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._after_upgrade_request(data[exc.args[0]:])
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, _HeadersTooLarge):
+                self._fail(431, "Request Header Fields Too Large")
+            else:
+                log.exception("internal error parsing a request")
+                self._fail(500, "Internal Server Error")
+        except httptools.HttpParserError as exc:
+            log.debug("malformed HTTP/1.x request: %s", exc)
+            self._fail(400, "Bad Request")
+
+    def pause_writing(self) -> None:
+        """The transport's buffer is full: app threads wait for it to drain."""
+        self.write_paused = True
+
+    def resume_writing(self) -> None:
+        """Drained: count what was held as sent, waking the app threads."""
+        self.write_paused = False
+        held, self._unreleased = self._unreleased, []
+        for exchange, size in held:
+            exchange._release(size)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Stop every app call this connection started."""
+        self.closed = True
+        for exchange in [*self.streams.values(), *self._queue]:
+            exchange.abort()
+        self.streams.clear()
+        self._queue.clear()
+        self.server.connections.discard(self)
+
+    # -- httptools callbacks ------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._reset_request()
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._count_header_bytes(len(url))
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name.lower(), value))
+        self._count_header_bytes(len(name) + len(value) + 32)
+
+    def _count_header_bytes(self, size: int) -> None:
+        self._header_bytes += size
+        if self._header_bytes > self.config.max_header_list_size:
+            raise _HeadersTooLarge()
+
+    def on_headers_complete(self) -> None:
+        parser = self.parser
+        method = parser.get_method()
+        version = parser.get_http_version()
+        headers = [(b":method", method), (b":path", self._url)] + self._headers
+        fields = dict(self._headers)
+        if parser.should_upgrade():
+            # llhttp stops at the end of these headers and leaves any body unparsed.
+            length = fields.get(b"content-length", b"0")
+            has_body = b"transfer-encoding" in fields or length != b"0"
+            if self._can_upgrade_to_h2c(fields, length):
+                self._upgrade = (fields[b"http2-settings"], [(b":scheme", b"http")] + headers,
+                                 int(length))
+                return  # the body is collected, then the connection turns HTTP/2
+            if has_body:
+                self._upgrade_refused = True  # a body we cannot parse: 400
+                return
+        self._count += 1
+        environ = build_environ(headers, self._environ)
+        environ["SERVER_PROTOCOL"] = "HTTP/" + version
+        body = RequestBody(partial(self.call_from_thread, self._body_consumed))
+        environ["wsgi.input"] = body
+        connection = fields.get(b"connection", b"").lower()
+        keep_alive = (b"close" not in connection if version == "1.1"
+                      else b"keep-alive" in connection)
+        exchange = H1Exchange(
+            self, self._count, body, self.config.stream_buffer_size, version=version,
+            head=method == b"HEAD", keep_alive=keep_alive and not self.closing,
+            environ=environ,
+            expect_continue=fields.get(b"expect", b"").lower() == b"100-continue")
+        self._receiving = exchange
+        self.streams[exchange.stream_id] = exchange
+        if self._current is None:
+            self._current = exchange
+            exchange.start()
+        else:
+            self._queue.append(exchange)
+            if len(self._queue) >= MAX_PIPELINED:
+                self._pause_reading()
+
+    def _can_upgrade_to_h2c(self, fields: dict, length: bytes) -> bool:
+        """RFC 7540 §3.2: cleartext, ``Upgrade: h2c``, HTTP2-Settings, a sized body."""
+        return (not self.config.tls and b"http2-settings" in fields
+                and fields.get(b"upgrade", b"").strip().lower() == b"h2c"
+                and b"transfer-encoding" not in fields
+                and length.isdigit() and int(length) <= MAX_UPGRADE_BODY
+                and self._current is None and not self._queue)
+
+    def on_body(self, body: bytes) -> None:
+        exchange = self._receiving
+        if exchange is None or exchange.aborted:
+            return
+        exchange.body.feed(body)
+        self._body_buffered += len(body)
+        if self._body_buffered > self.config.initial_window_size:
+            self._pause_reading()
+
+    def on_message_complete(self) -> None:
+        if self._upgrade is not None or self._upgrade_refused:
+            return  # HttpParserUpgrade follows
+        if self._receiving is not None:
+            self._receiving.body.end()
+            self._receiving = None
+
+    # -- flow of exchanges --------------------------------------------------------
+
+    def call_from_thread(self, callback: Callable, *args) -> None:
+        """Run ``callback(*args)`` on the loop; called from the app's threads."""
+        try:
+            self.loop.call_soon_threadsafe(callback, *args)
+        except RuntimeError:  # the loop is closed: the server is gone
+            raise StreamAborted("the server is shutting down") from None
+
+    def _body_consumed(self, size: int) -> None:
+        self._body_buffered -= size
+        if self._body_buffered <= self.config.initial_window_size // 2:
+            self._resume_reading()
+
+    def write(self, data: bytes) -> None:
+        """Write to the client unless the connection is gone."""
+        if data and not self.closed and not self.transport.is_closing():
+            self.transport.write(data)
+
+    def release_when_writable(self, exchange: H1Exchange, size: int) -> None:
+        """Count ``size`` bytes as sent now, or once the transport drains."""
+        if not size:
+            return
+        if self.write_paused:
+            self._unreleased.append((exchange, size))
+        else:
+            exchange._release(size)
+
+    def exchange_finished(self, exchange: H1Exchange) -> None:
+        """A response is complete: start the next, or close."""
+        self.streams.pop(exchange.stream_id, None)
+        self._current = None
+        if not exchange.body.ended or not exchange.keep_alive:
+            # Unread body bytes would be parsed as the next request: close instead.
+            self._close()
+            return
+        if self._queue:
+            self._current = self._queue.popleft()
+            self._current.start()
+            self._resume_reading()
+        elif self.closing:
+            self._close()
+
+    def exchange_failed(self, exchange: H1Exchange) -> None:
+        """The app failed after the response began: cut the connection."""
+        self.streams.pop(exchange.stream_id, None)
+        self._close()
+
+    def _fail(self, status: int, reason: str) -> None:
+        """A protocol-level error: answer it (if no response has begun) and close."""
+        if self._current is None or not self._current._started:
+            self.write(error_response(status, reason))
+        self._close()
+
+    def _pause_reading(self) -> None:
+        if not self._reading_paused and not self.closed:
+            self._reading_paused = True
+            self.transport.pause_reading()
+
+    def _resume_reading(self) -> None:
+        if self._reading_paused and not self.closed and len(self._queue) < MAX_PIPELINED:
+            self._reading_paused = False
+            self.transport.resume_reading()
+
+    def _close(self) -> None:
+        self.closed = True
+        for exchange in [*self.streams.values(), *self._queue]:
+            exchange.abort()
+        self._queue.clear()
+        self.streams.clear()
+        self.transport.close()
+
+    # -- h2c upgrade (RFC 7540 §3.2) ----------------------------------------------
+
+    def _after_upgrade_request(self, rest: bytes) -> None:
+        """The parser stopped after a request asking to upgrade the connection."""
+        if self._upgrade is not None:
+            self._upgrade_buffer = bytearray(rest)
+            self._try_upgrade()
+        elif self._upgrade_refused:
+            self._fail(400, "Bad Request: unsupported Upgrade with a body")
+        else:
+            # An upgrade we do not speak (websocket...): the request is served over
+            # HTTP/1.1 as it stands, and a fresh parser reads what follows it.
+            self.parser = httptools.HttpRequestParser(self)
+            if rest:
+                self.data_received(rest)
+
+    def _try_upgrade(self) -> None:
+        """Once the upgrade request's body is in: 101, then HTTP/2 takes the transport."""
+        settings, headers, length = self._upgrade
+        buffered = self._upgrade_buffer
+        if len(buffered) < length:
+            return  # wait for the rest of the body (at most MAX_UPGRADE_BODY)
+        from .protocol import H2Protocol  # imported late: protocol.py needs nothing of ours
+
+        body, rest = bytes(buffered[:length]), bytes(buffered[length:])
+        self.write(b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n")
+        self.server.connections.discard(self)
+        self.closed = True  # this object is done; the transport now belongs to HTTP/2
+        h2 = H2Protocol(self.server)
+        self.transport.set_protocol(h2)
+        if h2.connection_upgraded(self.transport, settings, headers, body) and rest:
+            h2.data_received(rest)
+
+    # -- graceful shutdown --------------------------------------------------------
+
+    def shutdown(self) -> None:
+        """Finish the response in progress (with ``connection: close``), then close."""
+        self.closing = True
+        for exchange in self._queue:
+            exchange.keep_alive = False
+        if self._current is None:
+            self._close()
+        else:
+            self._current.keep_alive = False
+
+    def abort(self) -> None:
+        """The graceful deadline passed: close now."""
+        if not self.closed:
+            self._close()

@@ -1,0 +1,67 @@
+"""Choose HTTP/2 or HTTP/1.1 for each new connection, then hand the connection over.
+
+TLS: ALPN decides (``h2``, else HTTP/1.1, also for clients that offer no ALPN).
+Cleartext: the first bytes decide. The 24-byte HTTP/2 preface goes to HTTP/2, and so
+does anything starting ``PRI`` (a broken preface then gets HTTP/2's GOAWAY rather than
+an HTTP/1.1 400); anything else is HTTP/1.x. While the bytes so far are only a prefix
+of the preface, the selector waits for more.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING
+
+from .http1 import H1Protocol
+from .protocol import H2Protocol
+
+if TYPE_CHECKING:
+    from .server import Server
+
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+class ProtocolSelector(asyncio.Protocol):
+    """The first protocol of every connection; replaces itself on the transport."""
+
+    def __init__(self, server: "Server") -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.streams: dict = {}  # nothing in flight yet (graceful shutdown asks)
+        self._buffer = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        """TLS connections are decided by ALPN at once; cleartext ones wait for bytes."""
+        self.transport = transport  # type: ignore[assignment]
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:
+            protocol = H2Protocol if ssl_object.selected_alpn_protocol() == "h2" else H1Protocol
+            self._hand_over(protocol, b"")
+        else:
+            self.server.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        """Decide once enough bytes have arrived."""
+        self._buffer += data
+        buffered = self._buffer
+        if len(buffered) < len(PREFACE) and PREFACE.startswith(buffered):
+            return  # still could be either
+        self._hand_over(H2Protocol if buffered.startswith(b"PRI") else H1Protocol, buffered)
+
+    def _hand_over(self, protocol_class, data: bytes) -> None:
+        self.server.connections.discard(self)
+        protocol = protocol_class(self.server)
+        self.transport.set_protocol(protocol)
+        protocol.connection_made(self.transport)
+        if data:
+            protocol.data_received(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Closed before saying anything."""
+        self.server.connections.discard(self)
+
+    def shutdown(self) -> None:
+        """Graceful shutdown: a connection that has not spoken yet is simply closed."""
+        self.transport.close()
+
+    abort = shutdown
