@@ -60,8 +60,6 @@ def server_command(name: str, protocol: str, port: int, tls: tuple[str, str]) ->
     bind = f"127.0.0.1:{port}"
     peer_bin = VENV / "bin"
     if name == "fasth2":
-        if protocol == "h1":
-            return None  # HTTP/1.1 arrives with the httptools backend
         extra = ["--certfile", cert, "--keyfile", key] if protocol == "h2" else []
         return [sys.executable, "-m", "fasth2", "-b", bind, "--log-level", "warning", *extra,
                 "bench.apps:wsgi_app"]
@@ -222,11 +220,13 @@ def main() -> None:
         tls = make_certificate(folder)
         upload_file = f"{folder}/upload.bin"
         Path(upload_file).write_bytes(os.urandom(MIB))
+        progress = sys.stdout.isatty()
         for scenario in scenarios:
             print(f"{scenario.name}:", flush=True)
             for _ in range(args.rounds):  # interleave servers, one run each per round
                 for server in servers:
-                    print(f"  ... {server}", end="\r", flush=True)
+                    if progress:
+                        print(f"  ... {server}", end="\r", flush=True)
                     values = measure(server, scenario, 1, args.duration, tls, upload_file)
                     if values:
                         results.setdefault((server, scenario.name), []).extend(values)

@@ -55,16 +55,17 @@ cdef str _environ_key(bytes name):
     """``HTTP_`` + the upper-cased name with '-' as '_' (the name is lower-case ASCII)."""
     cdef Py_ssize_t i, n = PyBytes_GET_SIZE(name)
     cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(name)
-    cdef bytearray out = bytearray(5 + n)
+    cdef bytes out = PyBytes_FromStringAndSize(NULL, 5 + n)
+    cdef unsigned char *q = <unsigned char *>PyBytes_AS_STRING(out)
     cdef unsigned char c
-    out[0] = 72; out[1] = 84; out[2] = 84; out[3] = 80; out[4] = 95  # "HTTP_"
+    memcpy(q, b"HTTP_", 5)
     for i in range(n):
         c = p[i]
         if c == 45:  # '-'
             c = 95
         elif 97 <= c <= 122:
             c -= 32
-        out[5 + i] = c
+        q[5 + i] = c
     return out.decode("latin-1")
 
 

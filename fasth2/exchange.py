@@ -33,8 +33,10 @@ class Exchange:
         #: Set when the client reset the stream or the connection went away.
         self.aborted = False
         self._limit = limit
-        self._buffered = 0  # bytes handed over by the app and not yet sent
-        self._drained = threading.Condition(threading.Lock())
+        self._buffered = 0  # streamed bytes handed over by the app and not yet sent
+        # Created by the app thread on its first streamed (non-final) piece: most
+        # responses are one final piece and never need it.
+        self._drained: threading.Condition | None = None
         self._waiting = False  # the app thread sleeps on _drained
 
     # -- the app thread's side ----------------------------------------------------
@@ -48,14 +50,18 @@ class Exchange:
         """
         if self.aborted:
             raise StreamAborted("the client went away")
-        size = len(data)
-        if size:
-            with self._drained:
-                self._buffered += size
-        self.protocol.call_from_thread(self._on_output, headers, data, end)
-        if end or self._buffered <= self._limit:
+        if end:  # the final piece is not counted: nobody waits for it to drain
+            self.protocol.call_from_thread(self._on_output, headers, data, True)
             return
-        with self._drained:
+        drained = self._drained
+        if drained is None:
+            drained = self._drained = threading.Condition(threading.Lock())
+        with drained:
+            self._buffered += len(data)
+        self.protocol.call_from_thread(self._on_output, headers, data, False)
+        if self._buffered <= self._limit:
+            return
+        with drained:
             self._waiting = True
             while self._buffered > self._limit and not self.aborted:
                 self._drained.wait()
@@ -77,15 +83,21 @@ class Exchange:
         raise NotImplementedError
 
     def _release(self, size: int) -> None:
-        """Count ``size`` bytes as sent; wake the app thread once below the limit."""
-        with self._drained:
+        """Count ``size`` streamed bytes as sent; wake the app thread below the limit.
+
+        Callers pass only bytes of non-final pieces (see ``submit``).
+        """
+        drained = self._drained
+        with drained:
             self._buffered -= size
             if self._waiting and self._buffered <= self._limit:
-                self._drained.notify()
+                drained.notify()
 
     def _abandon(self) -> None:
         """Mark the exchange aborted and wake an app thread waiting to send."""
-        self.aborted = True
-        with self._drained:
-            self._buffered = 0
-            self._drained.notify_all()
+        self.aborted = True  # set first: an app thread creating _drained now sees it
+        drained = self._drained
+        if drained is not None:
+            with drained:
+                self._buffered = 0
+                drained.notify_all()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Callable
 
 import httptools
 
-from .body import RequestBody
+from .body import EMPTY_BODY, RequestBody
 from .errors import StreamAborted
 from .exchange import Exchange
 from .speedups import build_environ
@@ -37,6 +37,9 @@ MAX_UPGRADE_BODY = 1024 * 1024  # a larger h2c upgrade request is served over HT
 _REASONS = {status.value: status.phrase.encode("latin-1") for status in HTTPStatus}
 _NO_BODY_STATUS = frozenset((204, 304))
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
+_FIELDS_WE_USE = frozenset((b"content-length", b"transfer-encoding", b"connection", b"expect",
+                            b"upgrade", b"http2-settings"))
 
 
 def error_response(status: int, text: str) -> bytes:
@@ -79,7 +82,8 @@ class H1Exchange(Exchange):
     def _on_output(self, headers: list | None, data: bytes, end: bool) -> None:
         protocol = self.protocol
         if self._finished or protocol.closed:
-            self._release(len(data))
+            if not end:
+                self._release(len(data))
             return
         out = self._head_block(headers) if headers is not None else b""
         if data:
@@ -87,7 +91,8 @@ class H1Exchange(Exchange):
         if end and self._chunked:
             out += b"0\r\n\r\n"
         protocol.write(out)
-        protocol.release_when_writable(self, len(data))
+        if not end:  # the final piece was never counted (see Exchange.submit)
+            protocol.release_when_writable(self, len(data))
         if end:
             self._finished = True
             protocol.exchange_finished(self)
@@ -155,7 +160,9 @@ class H1Protocol(asyncio.Protocol):
 
     def _reset_request(self) -> None:
         self._url = b""
-        self._headers: list[tuple[bytes, bytes]] = []
+        # h2-style list for build_environ; the pseudo-headers are filled in at the end.
+        self._headers: list[tuple[bytes, bytes]] = [(b":method", b""), (b":path", b"")]
+        self._fields: dict[bytes, bytes] = {}  # the headers this module acts on
         self._header_bytes = 0
         self._upgrade: tuple[bytes, list, int] | None = None  # settings, headers, body length
         self._upgrade_refused = False
@@ -221,8 +228,11 @@ class H1Protocol(asyncio.Protocol):
         self._count_header_bytes(len(url))
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._headers.append((name.lower(), value))
-        self._count_header_bytes(len(name) + len(value) + 32)
+        name = name.lower()
+        self._headers.append((name, value))
+        if name in _FIELDS_WE_USE:
+            self._fields[name] = value
+        self._count_header_bytes(len(name) + len(value) + 32)  # 32: RFC 7541's entry overhead
 
     def _count_header_bytes(self, size: int) -> None:
         self._header_bytes += size
@@ -233,8 +243,10 @@ class H1Protocol(asyncio.Protocol):
         parser = self.parser
         method = parser.get_method()
         version = parser.get_http_version()
-        headers = [(b":method", method), (b":path", self._url)] + self._headers
-        fields = dict(self._headers)
+        headers = self._headers
+        headers[0] = (b":method", method)
+        headers[1] = (b":path", self._url)
+        fields = self._fields
         if parser.should_upgrade():
             # llhttp stops at the end of these headers and leaves any body unparsed.
             length = fields.get(b"content-length", b"0")
@@ -248,8 +260,11 @@ class H1Protocol(asyncio.Protocol):
                 return
         self._count += 1
         environ = build_environ(headers, self._environ)
-        environ["SERVER_PROTOCOL"] = "HTTP/" + version
-        body = RequestBody(partial(self.call_from_thread, self._body_consumed))
+        environ["SERVER_PROTOCOL"] = _PROTOCOLS.get(version) or "HTTP/" + version
+        if b"transfer-encoding" in fields or fields.get(b"content-length", b"0") != b"0":
+            body = RequestBody(partial(self.call_from_thread, self._body_consumed))
+        else:
+            body = EMPTY_BODY  # no body follows the headers
         environ["wsgi.input"] = body
         connection = fields.get(b"connection", b"").lower()
         keep_alive = (b"close" not in connection if version == "1.1"

@@ -28,12 +28,13 @@ if TYPE_CHECKING:
 class Stream(Exchange):
     """One HTTP/2 stream's response: the hand-off plus flow-controlled sending."""
 
-    __slots__ = ("_pending", "_offset", "_app_done", "_finished", "_sender", "_wakeup")
+    __slots__ = ("_pending", "_offset", "_counted", "_app_done", "_finished", "_sender", "_wakeup")
 
     def __init__(self, protocol: "H2Protocol", stream_id: int, body, limit: int) -> None:
         super().__init__(protocol, stream_id, body, limit)
         self._pending: deque[bytes] = deque()
         self._offset = 0  # bytes of _pending[0] already sent
+        self._counted = 0  # pending bytes the app thread counts (all but the final piece)
         self._app_done = False  # the app handed over its last piece
         self._finished = False  # END_STREAM sent (or the stream was reset)
         self._sender: asyncio.Task | None = None
@@ -41,7 +42,8 @@ class Stream(Exchange):
 
     def _on_output(self, headers: list | None, data: bytes, end: bool) -> None:
         if self._finished:
-            self._release(len(data))
+            if not end:
+                self._release(len(data))
             return
         conn = self.protocol.conn
         try:
@@ -55,6 +57,8 @@ class Stream(Exchange):
                     return
             if data:
                 self._pending.append(data)
+                if not end:
+                    self._counted += len(data)
             if end:
                 self._app_done = True
         except H2Error:  # the connection is closing: nothing more can be sent
@@ -94,7 +98,10 @@ class Stream(Exchange):
                     self._offset = start + size
                 last = self._app_done and not pending
                 h2fast.send_data(conn, sid, chunk, start, size, last)
-                self._release(size)
+                if self._counted:  # counted bytes come first: the final piece is last
+                    counted = min(size, self._counted)
+                    self._counted -= counted
+                    self._release(counted)
                 protocol.queued(size)
                 if last:
                     self._finish()
