@@ -59,9 +59,8 @@ class H1Exchange(Exchange):
     __slots__ = ("version", "head", "keep_alive", "_chunked", "_finished", "_started",
                  "_expect_continue", "environ")
 
-    def __init__(self, protocol: "H1Protocol", number: int, body, limit: int, *,
-                 version: str, head: bool, keep_alive: bool, environ: dict,
-                 expect_continue: bool) -> None:
+    def __init__(self, protocol: "H1Protocol", number: int, body, limit: int, version: str,
+                 head: bool, keep_alive: bool, environ: dict, expect_continue: bool) -> None:
         super().__init__(protocol, number, body, limit)
         self.version = version
         self.head = head
@@ -246,34 +245,22 @@ class H1Protocol(asyncio.Protocol):
         headers = self._headers
         headers[0] = (b":method", method)
         headers[1] = (b":path", self._url)
-        fields = self._fields
-        if parser.should_upgrade():
-            # llhttp stops at the end of these headers and leaves any body unparsed.
-            length = fields.get(b"content-length", b"0")
-            has_body = b"transfer-encoding" in fields or length != b"0"
-            if self._can_upgrade_to_h2c(fields, length):
-                self._upgrade = (fields[b"http2-settings"], [(b":scheme", b"http")] + headers,
-                                 int(length))
-                return  # the body is collected, then the connection turns HTTP/2
-            if has_body:
-                self._upgrade_refused = True  # a body we cannot parse: 400
+        fields = self._fields  # empty for most requests: nothing special to do
+        body = EMPTY_BODY
+        expect_continue = False
+        if fields:
+            if b"upgrade" in fields and parser.should_upgrade() and self._divert_upgrade(fields, headers):
                 return
+            if b"transfer-encoding" in fields or fields.get(b"content-length", b"0") != b"0":
+                body = RequestBody(partial(self.call_from_thread, self._body_consumed))
+            expect_continue = fields.get(b"expect", b"").lower() == b"100-continue"
         self._count += 1
         environ = build_environ(headers, self._environ)
         environ["SERVER_PROTOCOL"] = _PROTOCOLS.get(version) or "HTTP/" + version
-        if b"transfer-encoding" in fields or fields.get(b"content-length", b"0") != b"0":
-            body = RequestBody(partial(self.call_from_thread, self._body_consumed))
-        else:
-            body = EMPTY_BODY  # no body follows the headers
         environ["wsgi.input"] = body
-        connection = fields.get(b"connection", b"").lower()
-        keep_alive = (b"close" not in connection if version == "1.1"
-                      else b"keep-alive" in connection)
-        exchange = H1Exchange(
-            self, self._count, body, self.config.stream_buffer_size, version=version,
-            head=method == b"HEAD", keep_alive=keep_alive and not self.closing,
-            environ=environ,
-            expect_continue=fields.get(b"expect", b"").lower() == b"100-continue")
+        exchange = H1Exchange(self, self._count, body, self.config.stream_buffer_size, version,
+                              method == b"HEAD", parser.should_keep_alive() and not self.closing,
+                              environ, expect_continue)
         self._receiving = exchange
         self.streams[exchange.stream_id] = exchange
         if self._current is None:
@@ -283,6 +270,22 @@ class H1Protocol(asyncio.Protocol):
             self._queue.append(exchange)
             if len(self._queue) >= MAX_PIPELINED:
                 self._pause_reading()
+
+    def _divert_upgrade(self, fields: dict, headers: list) -> bool:
+        """An Upgrade request: True if it is not to be served as a plain request.
+
+        llhttp stops at the end of its headers and leaves any body unparsed, so an h2c
+        upgrade collects the body itself; any other upgrade with a body gets a 400.
+        """
+        length = fields.get(b"content-length", b"0")
+        if self._can_upgrade_to_h2c(fields, length):
+            self._upgrade = (fields[b"http2-settings"], [(b":scheme", b"http")] + headers,
+                             int(length))
+            return True
+        if b"transfer-encoding" in fields or length != b"0":
+            self._upgrade_refused = True
+            return True
+        return False
 
     def _can_upgrade_to_h2c(self, fields: dict, length: bytes) -> bool:
         """RFC 7540 §3.2: cleartext, ``Upgrade: h2c``, HTTP2-Settings, a sized body."""

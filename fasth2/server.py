@@ -75,7 +75,7 @@ class Server:
         self.loop = asyncio.get_running_loop()
         #: Live connections (their protocols), for graceful shutdown.
         self.connections: set = set()
-        self.workers = WorkerPool(config.threads)
+        self.workers = WorkerPool(self.loop, config.threads)
         self._servers: list[asyncio.AbstractServer] = []
 
     async def start(self) -> None:

@@ -176,3 +176,20 @@ def test_window_shrunk_by_settings_mid_transfer(server):
         got += len(raw.wait_for(lambda f: isinstance(f, DataFrame)).data)
     assert got == MIB
     raw.close()
+
+
+def test_quick_request_is_not_held_behind_a_slow_one(server):
+    """Requests arriving together go to the pool as one batch; a slow one must not
+    delay the others (the batch spreads to other threads)."""
+    raw = RawClient(server.port)
+    first = raw.headers_frame(1, [(":method", "GET"), (":scheme", "http"),
+                                  (":authority", "a"), (":path", "/sleep?s=3")])
+    second = raw.headers_frame(3, [(":method", "GET"), (":scheme", "http"),
+                                   (":authority", "a"), (":path", "/hello")])
+    started = time.monotonic()
+    raw.send(first.serialize() + second.serialize())  # one read, one batch
+    headers, body = raw.read_response(3)
+    assert body == b"hello world\n"
+    assert time.monotonic() - started < 1.5
+    raw.read_response(1, timeout=10)
+    raw.close()
