@@ -27,6 +27,9 @@ from hyperframe.frame import GoAwayFrame
 from .body import EMPTY_BODY, RequestBody
 from .errors import MalformedHeaders, StreamAborted
 from .speedups import FrameScanner, build_environ, validate_request_headers
+from .priority import (PRIORITY_UPDATE_FRAME, SETTINGS_NO_RFC7540_PRIORITIES, PendingUpdates,
+                       from_rfc7540_weight, parse_priority)
+from .scheduler import SendScheduler
 from .stream import Stream
 from .wsgi import base_environ, run_app
 
@@ -59,6 +62,8 @@ def _h2_settings(config) -> Settings:
         SettingCodes.MAX_HEADER_LIST_SIZE: config.max_header_list_size,
         SettingCodes.INITIAL_WINDOW_SIZE: config.initial_window_size,
         SettingCodes.MAX_FRAME_SIZE: config.max_frame_size,
+        # We schedule by RFC 9218 signals; RFC 7540 ones are only mapped onto them.
+        SETTINGS_NO_RFC7540_PRIORITIES: 1,
     })
 
 
@@ -120,6 +125,9 @@ class H2Protocol(asyncio.Protocol):
         conn.max_inbound_frame_size = self.config.max_frame_size
         conn.decoder.max_header_list_size = self.config.max_header_list_size
         self.conn = conn
+        self.scheduler = SendScheduler(self._can_send)
+        # PRIORITY_UPDATEs for streams not opened yet (RFC 9218 §7.1), bounded.
+        self._priority_updates = PendingUpdates(2 * self.config.max_concurrent_streams)
         self._scanner = FrameScanner()
         self.server.connections.add(self)
         if upgrade_settings is None:
@@ -180,9 +188,7 @@ class H2Protocol(asyncio.Protocol):
             if stream is not None:
                 stream.abort()
         elif stream_id > conn.highest_inbound_stream_id:
-            conn.close_connection(ErrorCodes.PROTOCOL_ERROR)
-            self._shutdown_streams()
-            self._close_after_flush()
+            self._connection_error(ErrorCodes.PROTOCOL_ERROR)
 
     def eof_received(self) -> bool:
         """The client half-closed: nothing more can arrive, so close."""
@@ -193,9 +199,9 @@ class H2Protocol(asyncio.Protocol):
         self.write_paused = True
 
     def resume_writing(self) -> None:
-        """The transport drained: wake every waiting sender."""
+        """The transport drained: the next stream in priority order may send."""
         self.write_paused = False
-        self._wake_all()
+        self.scheduler.grant()
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Cancel everything the connection started and let go of it."""
@@ -267,6 +273,11 @@ class H2Protocol(asyncio.Protocol):
             self.flush_soon()
         if self.closing and not self.streams:
             self._close_after_flush()
+
+    def _can_send(self) -> bool:
+        """True while the connection itself can take more DATA."""
+        return (not self.write_paused and not self._closed
+                and self.conn.outbound_flow_control_window > 0)
 
     def _wake_all(self) -> None:
         for stream in list(self.streams.values()):
@@ -346,14 +357,23 @@ class H2Protocol(asyncio.Protocol):
             body = EMPTY_BODY
         else:
             body = RequestBody(partial(self.call_from_thread, self.acknowledge, stream_id))
-        self._start_request(stream_id, event.headers, body)
+        stream = self._start_request(stream_id, event.headers, body)
+        if event.priority_updated is not None:  # RFC 7540 priority fields in HEADERS
+            stream.set_priority(from_rfc7540_weight(event.priority_updated.weight), False)
 
-    def _start_request(self, stream_id: int, headers: list, body) -> None:
-        stream = Stream(self, stream_id, body, self.config.stream_buffer_size)
-        self.streams[stream_id] = stream
+    def _start_request(self, stream_id: int, headers: list, body) -> Stream:
         environ = build_environ(headers, self._environ)
         environ["wsgi.input"] = body
+        stream = Stream(self, stream_id, body, self.config.stream_buffer_size)
+        signal = environ.get("HTTP_PRIORITY")
+        if signal is not None:
+            stream.set_priority(parse_priority(signal.encode("latin-1")), True)
+        update = self._priority_updates.take(stream_id)
+        if update is not None:  # a PRIORITY_UPDATE came first: it is the newer signal
+            stream.set_priority(parse_priority(update, stream.priority), True)
+        self.streams[stream_id] = stream
         self.server.workers.submit(run_app, self.server.app, environ, stream)
+        return stream
 
     def _on_data(self, event: ev.DataReceived) -> None:
         """Request body: hand it to the app; acknowledge it once the app reads it."""
@@ -382,9 +402,9 @@ class H2Protocol(asyncio.Protocol):
             stream.abort()
 
     def _on_window_updated(self, event: ev.WindowUpdated) -> None:
-        """More window: wake the stream's sender, or all senders for stream 0."""
+        """More window: wake the stream's sender; for stream 0, the next in line."""
         if event.stream_id == 0:
-            self._wake_all()
+            self.scheduler.grant()
             return
         stream = self.streams.get(event.stream_id)
         if stream is not None:
@@ -393,8 +413,10 @@ class H2Protocol(asyncio.Protocol):
     def _on_settings_changed(self, event: ev.RemoteSettingsChanged) -> None:
         """h2 already acknowledged; a new window or frame size reshapes the senders."""
         changed = event.changed_settings
+        if SettingCodes.INITIAL_WINDOW_SIZE in changed:
+            self._wake_all()  # every stream window moved
         if SettingCodes.INITIAL_WINDOW_SIZE in changed or SettingCodes.MAX_FRAME_SIZE in changed:
-            self._wake_all()
+            self.scheduler.grant()
 
     def _on_trailers(self, event: ev.TrailersReceived) -> None:
         """WSGI has no request trailers: check them, then let StreamEnded end the body."""
@@ -411,6 +433,38 @@ class H2Protocol(asyncio.Protocol):
         """The client sent GOAWAY. h2 will send nothing more, so in-flight work stops."""
         if event.error_code:
             log.debug("client GOAWAY with error %s: %r", event.error_code, event.additional_data)
+        self._shutdown_streams()
+        self._close_after_flush()
+
+    def _on_priority(self, event: ev.PriorityUpdated) -> None:
+        """RFC 7540 PRIORITY: its weight maps onto an urgency (see priority.py)."""
+        stream = self.streams.get(event.stream_id)
+        if stream is not None:
+            stream.set_priority(from_rfc7540_weight(event.weight), False)
+
+    def _on_unknown_frame(self, event: ev.UnknownFrameReceived) -> None:
+        """Unknown frame types are ignored (RFC 9113 §5.5), but for RFC 9218's."""
+        frame = event.frame
+        if frame.type != PRIORITY_UPDATE_FRAME:
+            return
+        payload = frame.body
+        if frame.stream_id != 0 or len(payload) < 4:
+            self._connection_error(ErrorCodes.PROTOCOL_ERROR if frame.stream_id
+                                   else ErrorCodes.FRAME_SIZE_ERROR)
+            return
+        prioritized = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
+        if prioritized == 0:
+            self._connection_error(ErrorCodes.PROTOCOL_ERROR)
+            return
+        stream = self.streams.get(prioritized)
+        if stream is not None:
+            stream.set_priority(parse_priority(payload[4:], stream.priority), True)
+        elif prioritized > self.conn.highest_inbound_stream_id:
+            self._priority_updates.put(prioritized, bytes(payload[4:]))
+
+    def _connection_error(self, code: ErrorCodes) -> None:
+        """End the connection with GOAWAY ``code``."""
+        self.conn.close_connection(code)
         self._shutdown_streams()
         self._close_after_flush()
 
@@ -432,11 +486,9 @@ _HANDLERS: dict[type, Callable[[H2Protocol, ev.Event], None]] = {
     ev.PingReceived: H2Protocol._ignore,
     # We send no PINGs, so an ACK carries nothing for us.
     ev.PingAckReceived: H2Protocol._ignore,
-    # RFC 7540 priorities: accepted (h2 validates them) but not yet used for scheduling.
-    ev.PriorityUpdated: H2Protocol._ignore,
+    ev.PriorityUpdated: H2Protocol._on_priority,
     ev.TrailersReceived: H2Protocol._on_trailers,
-    # Unknown frame types must be ignored (RFC 9113 §5.5).
-    ev.UnknownFrameReceived: H2Protocol._ignore,
+    ev.UnknownFrameReceived: H2Protocol._on_unknown_frame,
     # Client-side events: h2 never raises them on a server connection.
     ev.ResponseReceived: H2Protocol._ignore,
     ev.InformationalResponseReceived: H2Protocol._ignore,

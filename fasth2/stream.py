@@ -2,10 +2,11 @@
 
 Strategy: the app's output arrives through ``Exchange`` (see exchange.py). On the
 loop, it is sent at once while the stream and connection windows and the transport
-allow it: a response that fits (most do) never costs a task. When it does not fit, the stream starts its send coroutine
-(``_sending_loop``), which sleeps until a WINDOW_UPDATE, a SETTINGS change or
-``resume_writing`` wakes it and then sends the next window's worth. Each DATA frame
-carries min(stream window, connection window, peer's max frame size) bytes.
+allow it and no other stream waits: a response that fits (most do) never costs a task.
+Otherwise the stream starts its send coroutine (``_sending_loop``), which sleeps until
+the connection's ``SendScheduler`` gives it a turn (in RFC 9218 priority order) or its
+own WINDOW_UPDATE arrives, sends, and hands the turn back. Each DATA frame carries at
+most min(stream window, connection window, peer's max frame size) bytes.
 """
 
 from __future__ import annotations
@@ -20,17 +21,28 @@ from h2.exceptions import H2Error
 from . import h2fast
 from .body import EMPTY_BODY
 from .exchange import Exchange
+from .priority import DEFAULT, Priority, parse_priority
 
 if TYPE_CHECKING:
     from .protocol import H2Protocol
 
 
+# What a send attempt ended with.
+DONE = 0  # nothing left to send for now
+YIELD = 1  # the turn's allowance is used up; more to send
+STREAM_BLOCKED = 2  # the stream's own window is shut: wait for its WINDOW_UPDATE
+CONNECTION_BLOCKED = 3  # connection window shut or transport paused: wait in the queue
+
+
 class Stream(Exchange):
     """One HTTP/2 stream's response: the hand-off plus flow-controlled sending."""
 
-    __slots__ = ("_pending", "_offset", "_counted", "_app_done", "_finished", "_sender", "_wakeup")
+    __slots__ = ("_pending", "_offset", "_counted", "_app_done", "_finished", "_sender",
+                 "_wakeup", "_turn", "_poked", "priority", "rfc9218", "sched_queued",
+                 "sched_version")
 
-    def __init__(self, protocol: "H2Protocol", stream_id: int, body, limit: int) -> None:
+    def __init__(self, protocol: "H2Protocol", stream_id: int, body, limit: int,
+                 priority: Priority = DEFAULT) -> None:
         super().__init__(protocol, stream_id, body, limit)
         self._pending: deque[bytes] = deque()
         self._offset = 0  # bytes of _pending[0] already sent
@@ -39,6 +51,14 @@ class Stream(Exchange):
         self._finished = False  # END_STREAM sent (or the stream was reset)
         self._sender: asyncio.Task | None = None
         self._wakeup: asyncio.Future | None = None
+        self._turn = False  # the scheduler gave this stream the turn
+        self._poked = False  # new data, window or settings: worth another try
+        #: The RFC 9218 priority the scheduler orders by.
+        self.priority = priority
+        #: True once an RFC 9218 signal set the priority (RFC 7540 ones then stop).
+        self.rfc9218 = False
+        self.sched_queued = False  # bookkeeping of SendScheduler
+        self.sched_version = 0
 
     def _on_output(self, headers: list | None, data: bytes, end: bool) -> None:
         if self._finished:
@@ -48,6 +68,7 @@ class Stream(Exchange):
         conn = self.protocol.conn
         try:
             if headers is not None:
+                self._apply_response_priority(headers)
                 conn.send_headers(self.stream_id, headers,
                                   end_stream=end and not data and not self._pending)
                 self.protocol.flush_soon()
@@ -64,14 +85,43 @@ class Stream(Exchange):
         except H2Error:  # the connection is closing: nothing more can be sent
             self.abort()
             return
-        if self._sender is None:
-            if not self._send_ready():
-                self._sender = asyncio.ensure_future(self._sending_loop())
-        else:
+        if self._sender is not None:
             self.wake()
+            return
+        scheduler = self.protocol.scheduler
+        if scheduler.busy:  # others are waiting: take a place in the queue
+            scheduler.push(self)
+            self._start_sender()
+            scheduler.grant()
+            return
+        outcome = self._send(None)  # nobody waits: send at once, as much as fits
+        if outcome == DONE:
+            return
+        if outcome == CONNECTION_BLOCKED:
+            scheduler.push(self)
+        self._start_sender()
 
-    def _send_ready(self) -> bool:
-        """Send what the windows and the transport allow; False if blocked.
+    def _apply_response_priority(self, headers: list) -> None:
+        """The app may set the response's priority with a ``priority`` header (RFC 9218 §5)."""
+        for name, value in headers:
+            if name == b"priority":
+                self.set_priority(parse_priority(value, self.priority), rfc9218=True)
+
+    def set_priority(self, priority: Priority, rfc9218: bool) -> None:
+        """Change the stream's priority (RFC 7540 signals never override RFC 9218 ones)."""
+        if self.rfc9218 and not rfc9218:
+            return
+        self.rfc9218 = self.rfc9218 or rfc9218
+        if priority != self.priority:
+            self.priority = priority
+            self.protocol.scheduler.reprioritize(self)
+
+    def _start_sender(self) -> None:
+        if self._sender is None:
+            self._sender = asyncio.ensure_future(self._sending_loop())
+
+    def _send(self, allowance: int | None) -> int:
+        """Send what the windows, the transport and ``allowance`` (bytes) permit.
 
         Each step frames up to a whole window (at most ``write_buffer_high`` bytes, so
         that ``pause_writing`` can intervene) in one call.
@@ -84,13 +134,19 @@ class Stream(Exchange):
         try:
             while pending:
                 if protocol.write_paused:
-                    return False
+                    return CONNECTION_BLOCKED
+                if allowance is not None and allowance <= 0:
+                    return YIELD
                 window = conn.local_flow_control_window(sid)
                 if window <= 0:
-                    return False
+                    return STREAM_BLOCKED if conn.streams[sid].outbound_flow_control_window <= 0 \
+                        else CONNECTION_BLOCKED
                 chunk = pending[0]
                 start = self._offset
                 size = min(len(chunk) - start, window, step_limit)
+                if allowance is not None:
+                    size = min(size, allowance)
+                    allowance -= size
                 if start + size == len(chunk):
                     pending.popleft()
                     self._offset = 0
@@ -105,38 +161,70 @@ class Stream(Exchange):
                 protocol.queued(size)
                 if last:
                     self._finish()
-                    return True
+                    return DONE
             if self._app_done and not self._finished:
                 conn.end_stream(sid)
                 protocol.flush_soon()
                 self._finish()
         except H2Error:
             self.abort()
-        return True
+        return DONE
+
+    def _allowance(self) -> int:
+        """Bytes per turn: one frame for incremental streams, else a big step."""
+        if self.priority.incremental:
+            return self.protocol.conn.max_outbound_frame_size
+        return self.protocol.config.write_buffer_high
 
     async def _sending_loop(self) -> None:
-        """The send coroutine: wait for window or writability, send, repeat."""
+        """The send coroutine: wait for a turn (or for this stream's window), send."""
         loop = self.protocol.loop
+        scheduler = self.protocol.scheduler
         try:
             while not self._finished:
-                self._wakeup = loop.create_future()
-                await self._wakeup
-                self._wakeup = None
-                if self._finished or self._send_ready():
+                if not (self._turn or self._poked):
+                    self._wakeup = loop.create_future()
+                    await self._wakeup
+                    self._wakeup = None
+                if self._finished:
                     return
+                if self._turn:
+                    self._turn = self._poked = False
+                    outcome = self._send(self._allowance())
+                    if outcome in (YIELD, CONNECTION_BLOCKED) and not self._finished:
+                        scheduler.push(self)
+                    scheduler.turn_over(self)
+                    if outcome == DONE:
+                        return
+                elif self._poked:
+                    self._poked = False
+                    if self._pending or (self._app_done and not self._finished):
+                        scheduler.push(self)
+                        scheduler.grant()
         finally:
             self._wakeup = None
             self._sender = None
+            if scheduler.active is self:  # cancelled or failed mid-turn
+                scheduler.turn_over(self)
+
+    def take_turn(self) -> None:
+        """Called by the scheduler: this stream may send now."""
+        self._turn = True
+        self._resolve()
 
     def wake(self) -> None:
-        """Let the send coroutine, if one is waiting, try again."""
+        """New data, window or settings: let the send coroutine try again."""
+        self._poked = True
+        self._resolve()
+
+    def _resolve(self) -> None:
         wakeup = self._wakeup
         if wakeup is not None and not wakeup.done():
             wakeup.set_result(None)
 
     @property
     def blocked(self) -> bool:
-        """True while the send coroutine waits for window or writability."""
+        """True while the send coroutine waits for window, writability or a turn."""
         return self._sender is not None
 
     def _finish(self) -> None:
@@ -159,6 +247,7 @@ class Stream(Exchange):
         """Abandon the stream: wake and stop the app thread, drop unsent output."""
         self._abandon()
         self._pending.clear()
+        self.protocol.scheduler.discard(self)
         unread = self.body.abort() if self.body is not EMPTY_BODY else 0
         if unread:
             self.protocol.acknowledge(self.stream_id, unread)

@@ -187,11 +187,26 @@ def tracked(environ, start_response):
 
 
 def big(environ, start_response):
-    mib = int(_query(environ).get("mib", "50"))
-    start_response("200 OK", [("Content-Type", "application/octet-stream"),
-                              ("Content-Length", str(mib * 1024 * 1024))])
-    block = b"z" * CHUNK
-    return (block for _ in range(mib * 1024 * 1024 // CHUNK))
+    """``mib`` MiB in 64 KiB chunks (``whole=1``: one piece); ``priority`` sets a
+    response priority header."""
+    query = _query(environ)
+    mib = float(query.get("mib", "50"))
+    size = int(mib * 1024 * 1024)
+    headers = [("Content-Type", "application/octet-stream"), ("Content-Length", str(size))]
+    if "priority" in query:
+        headers.append(("Priority", query["priority"]))
+    start_response("200 OK", headers)
+    if query.get("whole"):
+        return [b"z" * size]
+    full, rest = divmod(size, CHUNK)
+
+    def body():
+        block = b"z" * CHUNK
+        for _ in range(full):
+            yield block
+        if rest:
+            yield b"z" * rest
+    return body()
 
 
 def sleep(environ, start_response):
