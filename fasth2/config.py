@@ -46,6 +46,24 @@ class Config:
     #: Transport write buffer high-water mark; above it the senders pause.
     write_buffer_high: int = 256 * KIB
 
+    #: Requests one connection may make; then it is closed gracefully (GOAWAY). 0: no cap.
+    max_requests_per_connection: int = 10_000
+    #: Largest request body accepted (413 beyond it); None: unlimited (streaming apps).
+    max_body_size: int | None = None
+    #: Connections served at once; further ones are accepted and closed at once.
+    max_connections: int = 10_000
+    #: Seconds for a TLS handshake, and for a new connection's first bytes.
+    handshake_timeout: float = 10.0
+    #: Seconds an HTTP/1.1 request may take to send its headers (then 408).
+    header_timeout: float = 10.0
+    #: Seconds a connection may sit with no request in progress (keep-alive).
+    idle_timeout: float = 60.0
+    #: Seconds the client may leave our output unread before the connection is cut.
+    write_stall_timeout: float = 30.0
+    #: The misbehaviour budget (see limits.py): burst size and refill per second.
+    glitch_budget: int = 1000
+    glitch_refill: float = 100.0
+
     def __post_init__(self) -> None:
         if not self.binds:
             raise ValueError("at least one bind address is required")
@@ -55,6 +73,13 @@ class Config:
             raise ValueError("graceful_timeout must not be negative")
         if self.max_concurrent_streams < 1:
             raise ValueError("max_concurrent_streams must be at least 1")
+        for name in ("handshake_timeout", "header_timeout", "idle_timeout", "write_stall_timeout"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.max_body_size is not None and self.max_body_size < 0:
+            raise ValueError("max_body_size must not be negative")
+        if self.max_connections < 1 or self.max_requests_per_connection < 0:
+            raise ValueError("max_connections must be at least 1, max_requests_per_connection >= 0")
         if (self.certfile is None) != (self.keyfile is None):
             raise ValueError("TLS needs both certfile and keyfile")
         if not 16 * KIB <= self.max_frame_size <= 16 * MIB - 1:

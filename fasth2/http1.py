@@ -57,7 +57,7 @@ class H1Exchange(Exchange):
     """One HTTP/1.x request's response, framed for the wire."""
 
     __slots__ = ("version", "head", "keep_alive", "_chunked", "_finished", "_started",
-                 "_expect_continue", "environ")
+                 "_expect_continue", "environ", "_received")
 
     def __init__(self, protocol: "H1Protocol", number: int, body, limit: int, version: str,
                  head: bool, keep_alive: bool, environ: dict, expect_continue: bool) -> None:
@@ -70,6 +70,12 @@ class H1Exchange(Exchange):
         self._chunked = False
         self._finished = False
         self._started = False
+        self._received = 0  # request body bytes so far
+
+    def body_allowed(self, size: int, limit: int | None) -> bool:
+        """Count ``size`` more request body bytes; False once past ``limit``."""
+        self._received += size
+        return limit is None or self._received <= limit
 
     def start(self) -> None:
         """Its turn has come: run the app (after a 100 Continue, if asked for)."""
@@ -153,6 +159,9 @@ class H1Protocol(asyncio.Protocol):
         self._unreleased: list[tuple[H1Exchange, int]] = []
         self._body_buffered = 0
         self._reading_paused = False
+        self._last_activity = server.loop.time()
+        self._request_started = 0.0  # when the current request's first bytes came
+        self._paused_since = 0.0
         self._environ: dict = {}
         self._upgrade_buffer: bytearray | None = None  # after an h2c upgrade request
         self._reset_request()
@@ -179,6 +188,7 @@ class H1Protocol(asyncio.Protocol):
         """Parse; a malformed request gets 400, oversized headers 431."""
         if self.closed:
             return
+        self._last_activity = self.loop.time()
         if self._upgrade_buffer is not None:
             self._upgrade_buffer += data
             self._try_upgrade()
@@ -200,6 +210,7 @@ class H1Protocol(asyncio.Protocol):
     def pause_writing(self) -> None:
         """The transport's buffer is full: app threads wait for it to drain."""
         self.write_paused = True
+        self._paused_since = self.loop.time()
 
     def resume_writing(self) -> None:
         """Drained: count what was held as sent, waking the app threads."""
@@ -221,6 +232,7 @@ class H1Protocol(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._reset_request()
+        self._request_started = self.loop.time()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -245,16 +257,23 @@ class H1Protocol(asyncio.Protocol):
         headers = self._headers
         headers[0] = (b":method", method)
         headers[1] = (b":path", self._url)
+        self._request_started = 0.0
         fields = self._fields  # empty for most requests: nothing special to do
         body = EMPTY_BODY
         expect_continue = False
         if fields:
             if b"upgrade" in fields and parser.should_upgrade() and self._divert_upgrade(fields, headers):
                 return
+            if self._too_large(fields.get(b"content-length")):
+                self._fail(413, "Content Too Large")
+                return
             if b"transfer-encoding" in fields or fields.get(b"content-length", b"0") != b"0":
                 body = RequestBody(partial(self.call_from_thread, self._body_consumed))
             expect_continue = fields.get(b"expect", b"").lower() == b"100-continue"
         self._count += 1
+        limit = self.config.max_requests_per_connection
+        if limit and self._count >= limit:
+            self.closing = True  # this response says "connection: close"
         environ = build_environ(headers, self._environ)
         environ["SERVER_PROTOCOL"] = _PROTOCOLS.get(version) or "HTTP/" + version
         environ["wsgi.input"] = body
@@ -287,6 +306,10 @@ class H1Protocol(asyncio.Protocol):
             return True
         return False
 
+    def _too_large(self, length: bytes | None) -> bool:
+        limit = self.config.max_body_size
+        return limit is not None and length is not None and (not length.isdigit() or int(length) > limit)
+
     def _can_upgrade_to_h2c(self, fields: dict, length: bytes) -> bool:
         """RFC 7540 §3.2: cleartext, ``Upgrade: h2c``, HTTP2-Settings, a sized body."""
         return (not self.config.tls and b"http2-settings" in fields
@@ -298,6 +321,10 @@ class H1Protocol(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         exchange = self._receiving
         if exchange is None or exchange.aborted:
+            return
+        if not exchange.body_allowed(len(body), self.config.max_body_size):
+            log.info("request body over max_body_size; closing the connection")
+            self._fail(413, "Content Too Large")
             return
         exchange.body.feed(body)
         self._body_buffered += len(body)
@@ -339,10 +366,30 @@ class H1Protocol(asyncio.Protocol):
         else:
             exchange._release(size)
 
+    def app_finished(self) -> None:
+        """*App thread*: an app call returned (HTTP/1.1 runs one at a time: no count)."""
+
+    def check_timeouts(self, now: float) -> None:
+        """Called every second or so: slow headers get 408; idle and stalled ones close."""
+        if self.closed:
+            return
+        config = self.config
+        if self.write_paused and now - self._paused_since > config.write_stall_timeout:
+            log.warning("closing connection from %s: it has not read for %.0f s",
+                        self._environ["REMOTE_ADDR"], now - self._paused_since)
+            self._close()
+        elif self._request_started and now - self._request_started > config.header_timeout:
+            log.info("request headers from %s took too long (408)", self._environ["REMOTE_ADDR"])
+            self._fail(408, "Request Timeout")
+        elif (self._current is None and not self._queue and not self._request_started
+              and now - self._last_activity > config.idle_timeout):
+            self._close()
+
     def exchange_finished(self, exchange: H1Exchange) -> None:
         """A response is complete: start the next, or close."""
         self.streams.pop(exchange.stream_id, None)
         self._current = None
+        self._last_activity = self.loop.time()
         if not exchange.body.ended or not exchange.keep_alive:
             # Unread body bytes would be parsed as the next request: close instead.
             self._close()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from functools import partial
 from typing import TYPE_CHECKING, Callable
 
@@ -26,6 +27,7 @@ from hyperframe.frame import GoAwayFrame
 
 from .body import EMPTY_BODY, RequestBody
 from .errors import MalformedHeaders, StreamAborted
+from .limits import Budget
 from .speedups import FrameScanner, build_environ, validate_request_headers
 from .priority import (PRIORITY_UPDATE_FRAME, SETTINGS_NO_RFC7540_PRIORITIES, PendingUpdates,
                        from_rfc7540_weight, parse_priority)
@@ -85,6 +87,11 @@ class H2Protocol(asyncio.Protocol):
         self._goaway_last = 0
         self._flush_scheduled = False
         self._unflushed = 0
+        self._requests = 0  # requests received on this connection
+        self._apps_running = 0  # app calls in flight, reset streams included
+        self._apps_lock = threading.Lock()  # the app threads decrement it
+        self._last_activity = server.loop.time()
+        self._paused_since = 0.0
         self._environ: dict = {}
 
     # -- transport callbacks ------------------------------------------------------
@@ -126,6 +133,7 @@ class H2Protocol(asyncio.Protocol):
         conn.decoder.max_header_list_size = self.config.max_header_list_size
         self.conn = conn
         self.scheduler = SendScheduler(self._can_send)
+        self._budget = Budget(self.config.glitch_budget, self.config.glitch_refill)
         # PRIORITY_UPDATEs for streams not opened yet (RFC 9218 §7.1), bounded.
         self._priority_updates = PendingUpdates(2 * self.config.max_concurrent_streams)
         self._scanner = FrameScanner()
@@ -142,6 +150,7 @@ class H2Protocol(asyncio.Protocol):
         """Feed h2, handle its events, then write everything it queued at once."""
         if self._closed:
             return
+        self._last_activity = self.loop.time()
         for item in self._scanner.feed(data):
             if type(item) is int:
                 self._on_zero_window_update(item)
@@ -165,6 +174,8 @@ class H2Protocol(asyncio.Protocol):
         try:
             for event in events:
                 _HANDLERS[type(event)](self, event)
+                if self._closed:  # a handler ended the connection
+                    return False
         except Exception:
             # A bug of ours: this connection ends, the others are unaffected.
             log.exception("internal error on a connection from %s", self._environ["REMOTE_ADDR"])
@@ -187,6 +198,7 @@ class H2Protocol(asyncio.Protocol):
             stream = self.streams.get(stream_id)
             if stream is not None:
                 stream.abort()
+            self.glitch("zero WINDOW_UPDATEs")
         elif stream_id > conn.highest_inbound_stream_id:
             self._connection_error(ErrorCodes.PROTOCOL_ERROR)
 
@@ -195,12 +207,20 @@ class H2Protocol(asyncio.Protocol):
         return False
 
     def pause_writing(self) -> None:
-        """The transport's buffer is full: senders wait."""
+        """The transport's buffer is full: senders wait, and we stop reading.
+
+        Not reading bounds what a client that never reads can make us queue (PING and
+        SETTINGS acknowledgements, RST_STREAMs) and pushes back on its requests.
+        """
         self.write_paused = True
+        self._paused_since = self.loop.time()
+        self.transport.pause_reading()
 
     def resume_writing(self) -> None:
-        """The transport drained: the next stream in priority order may send."""
+        """The transport drained: read again; the next stream in priority order sends."""
         self.write_paused = False
+        if not self._closed:
+            self.transport.resume_reading()
         self.scheduler.grant()
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -259,6 +279,7 @@ class H2Protocol(asyncio.Protocol):
     def stream_finished(self, stream: Stream) -> None:
         """The stream's response is complete (or abandoned); forget it."""
         self.streams.pop(stream.stream_id, None)
+        self._last_activity = self.loop.time()
         body = stream.body
         if not stream.aborted and not body.ended and not self._closed:
             # The response is complete before the request: ask the client to stop
@@ -288,6 +309,34 @@ class H2Protocol(asyncio.Protocol):
         for stream in list(self.streams.values()):
             stream.abort()
         self.streams.clear()
+
+    # -- limits -------------------------------------------------------------------
+
+    def glitch(self, what: str, cost: float = 1.0) -> bool:
+        """Spend from the misbehaviour budget; False if that ended the connection."""
+        if self._budget.spend(cost):
+            return True
+        log.warning("closing connection from %s: too many %s (ENHANCE_YOUR_CALM)",
+                    self._environ["REMOTE_ADDR"], what)
+        self._connection_error(ErrorCodes.ENHANCE_YOUR_CALM)
+        return False
+
+    def app_finished(self) -> None:
+        """*App thread*: an app call of this connection returned."""
+        with self._apps_lock:
+            self._apps_running -= 1
+
+    def check_timeouts(self, now: float) -> None:
+        """Called every second or so: end idle and stalled connections."""
+        if self._closed:
+            return
+        if self.write_paused and now - self._paused_since > self.config.write_stall_timeout:
+            log.warning("closing connection from %s: it has not read for %.0f s",
+                        self._environ["REMOTE_ADDR"], now - self._paused_since)
+            self.abort()
+        elif not self.streams and now - self._last_activity > self.config.idle_timeout:
+            log.debug("closing idle connection from %s", self._environ["REMOTE_ADDR"])
+            self.shutdown()
 
     # -- closing ------------------------------------------------------------------
 
@@ -352,6 +401,12 @@ class H2Protocol(asyncio.Protocol):
         except MalformedHeaders as exc:
             log.debug("stream %d: malformed request: %s", stream_id, exc)
             self.conn.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
+            self.glitch("malformed requests")
+            return
+        if self._apps_running >= self.config.max_concurrent_streams:
+            # Reset streams whose app is still running count against the limit too.
+            self.conn.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+            self.glitch("refused streams")
             return
         if event.stream_ended is not None:
             body = EMPTY_BODY
@@ -365,6 +420,14 @@ class H2Protocol(asyncio.Protocol):
         environ = build_environ(headers, self._environ)
         environ["wsgi.input"] = body
         stream = Stream(self, stream_id, body, self.config.stream_buffer_size)
+        self._requests += 1
+        limit = self.config.max_requests_per_connection
+        if limit and self._requests >= limit:
+            self.shutdown()  # this one is served; the client opens a new connection
+        if self._too_large(environ):
+            stream.too_large()
+            self.streams[stream_id] = stream
+            return stream
         signal = environ.get("HTTP_PRIORITY")
         if signal is not None:
             stream.set_priority(parse_priority(signal.encode("latin-1")), True)
@@ -372,15 +435,30 @@ class H2Protocol(asyncio.Protocol):
         if update is not None:  # a PRIORITY_UPDATE came first: it is the newer signal
             stream.set_priority(parse_priority(update, stream.priority), True)
         self.streams[stream_id] = stream
+        with self._apps_lock:
+            self._apps_running += 1
         self.server.workers.submit(run_app, self.server.app, environ, stream)
         return stream
 
+    def _too_large(self, environ: dict) -> bool:
+        limit = self.config.max_body_size
+        length = environ.get("CONTENT_LENGTH")
+        return limit is not None and length is not None and (not length.isdigit() or int(length) > limit)
+
     def _on_data(self, event: ev.DataReceived) -> None:
         """Request body: hand it to the app; acknowledge it once the app reads it."""
+        if not event.flow_controlled_length and event.stream_ended is None:
+            if not self.glitch("empty DATA frames"):
+                return
         stream = self.streams.get(event.stream_id)
         if stream is None or stream.aborted or stream.body.ended:
             # Nobody will read it (response done or stream abandoned): give it back.
             self.acknowledge(event.stream_id, event.flow_controlled_length)
+            return
+        if not stream.body_allowed(len(event.data), self.config.max_body_size):
+            log.info("stream %d: request body over max_body_size; stream reset", event.stream_id)
+            self.acknowledge(event.stream_id, event.flow_controlled_length)
+            stream.reset(ErrorCodes.CANCEL)
             return
         stream.body.feed(event.data)
         padding = event.flow_controlled_length - len(event.data)
@@ -400,6 +478,7 @@ class H2Protocol(asyncio.Protocol):
             log.debug("stream %d reset (error %s, by %s)", event.stream_id, event.error_code,
                       "client" if event.remote_reset else "server")
             stream.abort()
+        self.glitch("stream resets" if event.remote_reset else "stream errors")
 
     def _on_window_updated(self, event: ev.WindowUpdated) -> None:
         """More window: wake the stream's sender; for stream 0, the next in line."""
@@ -412,6 +491,8 @@ class H2Protocol(asyncio.Protocol):
 
     def _on_settings_changed(self, event: ev.RemoteSettingsChanged) -> None:
         """h2 already acknowledged; a new window or frame size reshapes the senders."""
+        if not self.glitch("SETTINGS frames"):
+            return
         changed = event.changed_settings
         if SettingCodes.INITIAL_WINDOW_SIZE in changed:
             self._wake_all()  # every stream window moved
@@ -428,6 +509,7 @@ class H2Protocol(asyncio.Protocol):
             stream = self.streams.get(event.stream_id)
             if stream is not None:
                 stream.abort()
+            self.glitch("malformed trailers")
 
     def _on_connection_terminated(self, event: ev.ConnectionTerminated) -> None:
         """The client sent GOAWAY. h2 will send nothing more, so in-flight work stops."""
@@ -438,6 +520,8 @@ class H2Protocol(asyncio.Protocol):
 
     def _on_priority(self, event: ev.PriorityUpdated) -> None:
         """RFC 7540 PRIORITY: its weight maps onto an urgency (see priority.py)."""
+        if not self.glitch("PRIORITY frames", 0.1):  # cheap to handle: a tenth each
+            return
         stream = self.streams.get(event.stream_id)
         if stream is not None:
             stream.set_priority(from_rfc7540_weight(event.weight), False)
@@ -451,6 +535,8 @@ class H2Protocol(asyncio.Protocol):
         if frame.stream_id != 0 or len(payload) < 4:
             self._connection_error(ErrorCodes.PROTOCOL_ERROR if frame.stream_id
                                    else ErrorCodes.FRAME_SIZE_ERROR)
+            return
+        if not self.glitch("PRIORITY_UPDATE frames", 0.1):
             return
         prioritized = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
         if prioritized == 0:
@@ -468,6 +554,10 @@ class H2Protocol(asyncio.Protocol):
         self._shutdown_streams()
         self._close_after_flush()
 
+    def _on_ping(self, event: ev.PingReceived) -> None:
+        """h2 queues the PING ACK itself; each PING costs from the budget."""
+        self.glitch("PING frames")
+
     def _ignore(self, event: ev.Event) -> None:
         """Events that need nothing from us (see the table below for why)."""
 
@@ -482,8 +572,7 @@ _HANDLERS: dict[type, Callable[[H2Protocol, ev.Event], None]] = {
     ev.ConnectionTerminated: H2Protocol._on_connection_terminated,
     # Our SETTINGS took effect; h2 applied them to its state already.
     ev.SettingsAcknowledged: H2Protocol._ignore,
-    # h2 queues the PING ACK itself; it goes out with this read's flush.
-    ev.PingReceived: H2Protocol._ignore,
+    ev.PingReceived: H2Protocol._on_ping,
     # We send no PINGs, so an ACK carries nothing for us.
     ev.PingAckReceived: H2Protocol._ignore,
     ev.PriorityUpdated: H2Protocol._on_priority,

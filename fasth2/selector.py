@@ -33,6 +33,10 @@ class ProtocolSelector(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """TLS connections are decided by ALPN at once; cleartext ones wait for bytes."""
         self.transport = transport  # type: ignore[assignment]
+        self._started = self.server.loop.time()
+        if len(self.server.connections) >= self.server.config.max_connections:
+            transport.close()  # over max_connections: accepted and closed at once
+            return
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
             protocol = H2Protocol if ssl_object.selected_alpn_protocol() == "h2" else H1Protocol
@@ -59,6 +63,11 @@ class ProtocolSelector(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         """Closed before saying anything."""
         self.server.connections.discard(self)
+
+    def check_timeouts(self, now: float) -> None:
+        """A connection that says nothing within ``handshake_timeout`` is closed."""
+        if now - self._started > self.server.config.handshake_timeout:
+            self.transport.close()
 
     def shutdown(self) -> None:
         """Graceful shutdown: a connection that has not spoken yet is simply closed."""

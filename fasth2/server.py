@@ -22,6 +22,8 @@ from .workers import WorkerPool
 
 log = logging.getLogger("fasth2.error")
 
+REAP_INTERVAL = 1.0  # seconds between timeout checks (timeouts are this coarse)
+
 
 class StartupError(Exception):
     """The server cannot start (bad certificate, busy port...); the message says why."""
@@ -77,6 +79,7 @@ class Server:
         self.connections: set = set()
         self.workers = WorkerPool(self.loop, config.threads)
         self._servers: list[asyncio.AbstractServer] = []
+        self._reaper: asyncio.Task | None = None
 
     async def start(self) -> None:
         """Listen on every bind address; raise StartupError if one is unusable."""
@@ -87,6 +90,7 @@ class Server:
             try:
                 server = await self.loop.create_server(
                     lambda: ProtocolSelector(self), host, port, ssl=context,
+                    ssl_handshake_timeout=self.config.handshake_timeout if context else None,
                     backlog=self.config.backlog, reuse_address=True)
             except OSError as exc:
                 await self.close_listeners()
@@ -97,6 +101,15 @@ class Server:
                 address = sock.getsockname()
                 shown = f"[{address[0]}]" if ":" in address[0] else address[0]
                 log.info("Listening on %s://%s:%d", scheme, shown, address[1])
+        self._reaper = self.loop.create_task(self._reap())
+
+    async def _reap(self) -> None:
+        """Once a second, let every connection end itself if a timeout has passed."""
+        while True:
+            await asyncio.sleep(REAP_INTERVAL)
+            now = self.loop.time()
+            for connection in list(self.connections):
+                connection.check_timeouts(now)
 
     @property
     def addresses(self) -> list[tuple]:
@@ -111,6 +124,8 @@ class Server:
 
     async def shutdown(self) -> None:
         """Stop accepting, GOAWAY everyone, wait for in-flight streams, then close."""
+        if self._reaper is not None:
+            self._reaper.cancel()
         await self.close_listeners()
         for connection in list(self.connections):
             connection.shutdown()

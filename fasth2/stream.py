@@ -22,10 +22,15 @@ from . import h2fast
 from .body import EMPTY_BODY
 from .exchange import Exchange
 from .priority import DEFAULT, Priority, parse_priority
+from .speedups import encode_response_headers
 
 if TYPE_CHECKING:
     from .protocol import H2Protocol
 
+
+_TOO_LARGE_BODY = b"Request body too large\n"
+_TOO_LARGE_HEADERS = encode_response_headers("413 Content Too Large", [
+    ("content-type", "text/plain"), ("content-length", str(len(_TOO_LARGE_BODY)))])
 
 # What a send attempt ended with.
 DONE = 0  # nothing left to send for now
@@ -39,7 +44,7 @@ class Stream(Exchange):
 
     __slots__ = ("_pending", "_offset", "_counted", "_app_done", "_finished", "_sender",
                  "_wakeup", "_turn", "_poked", "priority", "rfc9218", "sched_queued",
-                 "sched_version")
+                 "sched_version", "_received")
 
     def __init__(self, protocol: "H2Protocol", stream_id: int, body, limit: int,
                  priority: Priority = DEFAULT) -> None:
@@ -59,6 +64,16 @@ class Stream(Exchange):
         self.rfc9218 = False
         self.sched_queued = False  # bookkeeping of SendScheduler
         self.sched_version = 0
+        self._received = 0  # request body bytes so far
+
+    def body_allowed(self, size: int, limit: int | None) -> bool:
+        """Count ``size`` more request body bytes; False once past ``limit``."""
+        self._received += size
+        return limit is None or self._received <= limit
+
+    def too_large(self) -> None:
+        """Answer 413 without running the app (the declared body is over the limit)."""
+        self._on_output(_TOO_LARGE_HEADERS, _TOO_LARGE_BODY, True)
 
     def _on_output(self, headers: list | None, data: bytes, end: bool) -> None:
         if self._finished:

@@ -1,0 +1,34 @@
+"""The misbehaviour budget: one token bucket per connection for costly, useless frames.
+
+Strategy (after nghttp2's "glitches"): frames that make the server work without doing
+anything useful for the client each spend a token: a client's RST_STREAM, a stream the
+server had to reset because of the client, PINGs, SETTINGS, PRIORITY and PRIORITY_UPDATE
+frames, empty DATA frames, requests refused for exceeding the stream limit. A bucket
+holds ``capacity`` tokens and refills at ``rate`` per second, so normal clients never
+notice it while floods (Rapid Reset, MadeYouReset, ping/settings/priority floods) empty
+it within a second; the connection then ends with GOAWAY ENHANCE_YOUR_CALM.
+"""
+
+from __future__ import annotations
+
+import time
+
+
+class Budget:
+    """A token bucket: ``spend()`` is False once the client has overdrawn it."""
+
+    __slots__ = ("_capacity", "_rate", "_tokens", "_last", "_clock")
+
+    def __init__(self, capacity: int, rate: float, clock=time.monotonic) -> None:
+        self._capacity = float(capacity)
+        self._rate = rate
+        self._tokens = float(capacity)
+        self._clock = clock
+        self._last = clock()
+
+    def spend(self, cost: float = 1.0) -> bool:
+        """Take ``cost`` tokens; False if the bucket is now overdrawn."""
+        now = self._clock()
+        self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._rate) - cost
+        self._last = now
+        return self._tokens >= 0
