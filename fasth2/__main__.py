@@ -45,6 +45,23 @@ def build_parser() -> argparse.ArgumentParser:
                         default=defaults.max_concurrent_streams, metavar="N",
                         help="HTTP/2 streams a client may have open at once "
                              f"(default {defaults.max_concurrent_streams})")
+    parser.add_argument("--max-requests", type=int, default=defaults.max_requests_per_connection,
+                        metavar="N", help="requests per connection before a graceful close, "
+                        f"0 for no cap (default {defaults.max_requests_per_connection})")
+    parser.add_argument("--max-body-size", type=int, default=None, metavar="BYTES",
+                        help="largest request body accepted, larger gets 413 (default: no limit)")
+    parser.add_argument("--max-connections", type=int, default=defaults.max_connections,
+                        metavar="N", help=f"connections served at once (default {defaults.max_connections})")
+    parser.add_argument("--idle-timeout", type=float, default=defaults.idle_timeout,
+                        metavar="SECONDS", help="close connections idle this long "
+                        f"(default {defaults.idle_timeout:g})")
+    for flag, field, what in (("--handshake-timeout", "handshake_timeout", "a TLS handshake and a new connection's first bytes"),
+                              ("--header-timeout", "header_timeout", "an HTTP/1.1 request's headers (then 408)"),
+                              ("--write-stall-timeout", "write_stall_timeout", "a client that stops reading")):
+        parser.add_argument(flag, type=float, default=getattr(defaults, field), metavar="SECONDS",
+                            dest=field, help=f"time allowed for {what} (default {getattr(defaults, field):g})")
+    parser.add_argument("--backlog", type=int, default=defaults.backlog, metavar="N",
+                        help=f"listen backlog (default {defaults.backlog})")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default=defaults.log_level,
                         help=f"logging level (default {defaults.log_level})")
     parser.add_argument("--version", action="version",
@@ -58,6 +75,14 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "threads": args.threads,
         "graceful_timeout": args.graceful_timeout,
         "max_concurrent_streams": args.max_concurrent_streams,
+        "max_requests_per_connection": args.max_requests,
+        "max_body_size": args.max_body_size,
+        "max_connections": args.max_connections,
+        "idle_timeout": args.idle_timeout,
+        "handshake_timeout": args.handshake_timeout,
+        "header_timeout": args.header_timeout,
+        "write_stall_timeout": args.write_stall_timeout,
+        "backlog": args.backlog,
         "log_level": args.log_level,
         "certfile": args.certfile,
         "keyfile": args.keyfile,

@@ -223,11 +223,15 @@ cdef class FrameScanner:
     cdef Py_ssize_t _skip
     cdef bytes _partial
     cdef bint _in_header_block
+    cdef Py_ssize_t _headers_per_chunk
+    cdef Py_ssize_t _headers_seen
 
-    def __init__(self, Py_ssize_t preface_length=24):
+    def __init__(self, Py_ssize_t preface_length=24, Py_ssize_t headers_per_chunk=32):
         self._skip = preface_length
         self._partial = b""
         self._in_header_block = False
+        self._headers_per_chunk = headers_per_chunk
+        self._headers_seen = 0
 
     def feed(self, bytes data):
         """Scan ``data``; return the bytes for h2 and the zero-WINDOW_UPDATE stream ids."""
@@ -268,6 +272,13 @@ cdef class FrameScanner:
                     pos += 13
                     start = pos
                     continue
+            if kind == 0x1:
+                if self._headers_seen == self._headers_per_chunk:
+                    if pos > start:
+                        items.append(data[start:pos])
+                    start = pos
+                    self._headers_seen = 0
+                self._headers_seen += 1
             if kind == 0x1 or kind == 0x5 or kind == 0x9:
                 self._in_header_block = not (flags & 0x4)
             pos += 9

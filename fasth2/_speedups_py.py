@@ -181,12 +181,17 @@ class FrameScanner:
     but h2 would end the whole connection, so the server answers them itself. When
     nothing is removed the result is ``[data]``, the input object itself. Frames inside
     a header block are left alone (h2 rejects an interrupted header block as it must).
+    The bytes are also cut after every ``headers_per_chunk`` HEADERS frames: h2 parses a
+    whole buffer before the server sees any event, so this paces how many new streams
+    h2 opens before the server can refuse or reset them.
     """
 
-    def __init__(self, preface_length: int = 24) -> None:
+    def __init__(self, preface_length: int = 24, headers_per_chunk: int = 32) -> None:
         self._skip = preface_length  # bytes still to pass before the next frame header
         self._partial = b""  # an incomplete frame header (or WINDOW_UPDATE) held back
         self._in_header_block = False
+        self._headers_per_chunk = headers_per_chunk
+        self._headers_seen = 0  # HEADERS frames in the chunk being built
 
     def feed(self, data: bytes) -> list:
         """Scan ``data``; see the class docstring for the result."""
@@ -222,6 +227,13 @@ class FrameScanner:
                     pos += 13
                     start = pos
                     continue
+            if kind == 0x1:
+                if self._headers_seen == self._headers_per_chunk:
+                    if pos > start:
+                        items.append(data[start:pos])
+                    start = pos
+                    self._headers_seen = 0
+                self._headers_seen += 1
             if kind in _HEADER_BLOCK_TYPES:
                 self._in_header_block = not flags & _END_HEADERS
             pos += 9

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from collections import deque
 from functools import partial
 from typing import TYPE_CHECKING, Callable
 
@@ -21,7 +22,7 @@ import h2.connection
 from h2.connection import ConnectionState
 import h2.events as ev
 from h2.errors import ErrorCodes
-from h2.exceptions import H2Error, ProtocolError
+from h2.exceptions import H2Error, ProtocolError, StreamClosedError
 from h2.settings import SettingCodes, Settings
 from hyperframe.frame import GoAwayFrame
 
@@ -57,10 +58,10 @@ _H2_CONFIG = h2.config.H2Configuration(
 )
 
 
-def _h2_settings(config) -> Settings:
+def _h2_settings(config, stream_slack: int = 1) -> Settings:
     """Our SETTINGS, from the config's limits."""
     return Settings(client=False, initial_values={
-        SettingCodes.MAX_CONCURRENT_STREAMS: config.max_concurrent_streams,
+        SettingCodes.MAX_CONCURRENT_STREAMS: config.max_concurrent_streams * stream_slack,
         SettingCodes.MAX_HEADER_LIST_SIZE: config.max_header_list_size,
         SettingCodes.INITIAL_WINDOW_SIZE: config.initial_window_size,
         SettingCodes.MAX_FRAME_SIZE: config.max_frame_size,
@@ -90,6 +91,8 @@ class H2Protocol(asyncio.Protocol):
         self._requests = 0  # requests received on this connection
         self._apps_running = 0  # app calls in flight, reset streams included
         self._apps_lock = threading.Lock()  # the app threads decrement it
+        # Calls waiting because this connection already uses its share of the threads.
+        self._waiting_apps: deque[tuple[dict, Stream]] = deque()
         self._last_activity = server.loop.time()
         self._paused_since = 0.0
         self._environ: dict = {}
@@ -142,6 +145,10 @@ class H2Protocol(asyncio.Protocol):
             conn.initiate_connection()
         else:
             conn.initiate_upgrade_connection(upgrade_settings)
+        # The SETTINGS above advertise max_concurrent_streams; h2 itself is let go to
+        # twice that, so that the extras get RST_STREAM REFUSED_STREAM from us (a stream
+        # error) rather than h2's connection error, up to where it is plainly an attack.
+        conn.local_settings = _h2_settings(self.config, stream_slack=2)
         extra_window = self.config.connection_window_size - 65535
         if extra_window > 0:
             conn.increment_flow_control_window(extra_window)
@@ -286,7 +293,7 @@ class H2Protocol(asyncio.Protocol):
             # sending (RFC 9113 §8.1) and return what it already sent to the window.
             unread = body.abort()
             try:
-                self.conn.reset_stream(stream.stream_id, ErrorCodes.NO_ERROR)
+                self._reset(stream.stream_id, ErrorCodes.NO_ERROR)
                 if unread:
                     self.conn.acknowledge_received_data(unread, stream.stream_id)
             except H2Error:
@@ -294,6 +301,14 @@ class H2Protocol(asyncio.Protocol):
             self.flush_soon()
         if self.closing and not self.streams:
             self._close_after_flush()
+
+    def _reset(self, stream_id: int, code: ErrorCodes) -> None:
+        """RST_STREAM, unless h2 already closed the stream (a RST_STREAM of the client's
+        may have arrived in the same read)."""
+        try:
+            self.conn.reset_stream(stream_id, code)
+        except StreamClosedError:
+            pass
 
     def _can_send(self) -> bool:
         """True while the connection itself can take more DATA."""
@@ -325,6 +340,11 @@ class H2Protocol(asyncio.Protocol):
         """*App thread*: an app call of this connection returned."""
         with self._apps_lock:
             self._apps_running -= 1
+        if self._waiting_apps:
+            try:
+                self.call_from_thread(self._run_waiting)
+            except StreamAborted:
+                pass  # the loop is gone
 
     def check_timeouts(self, now: float) -> None:
         """Called every second or so: end idle and stalled connections."""
@@ -394,18 +414,18 @@ class H2Protocol(asyncio.Protocol):
         stream_id = event.stream_id
         if self.closing and stream_id > self._goaway_last:
             # After our GOAWAY: the client may retry it on a new connection.
-            self.conn.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+            self._reset(stream_id, ErrorCodes.REFUSED_STREAM)
             return
         try:
             validate_request_headers(event.headers)
         except MalformedHeaders as exc:
             log.debug("stream %d: malformed request: %s", stream_id, exc)
-            self.conn.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
+            self._reset(stream_id, ErrorCodes.PROTOCOL_ERROR)
             self.glitch("malformed requests")
             return
-        if self._apps_running >= self.config.max_concurrent_streams:
+        if max(self._apps_running, len(self.streams)) >= self.config.max_concurrent_streams:
             # Reset streams whose app is still running count against the limit too.
-            self.conn.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+            self._reset(stream_id, ErrorCodes.REFUSED_STREAM)
             self.glitch("refused streams")
             return
         if event.stream_ended is not None:
@@ -420,13 +440,13 @@ class H2Protocol(asyncio.Protocol):
         environ = build_environ(headers, self._environ)
         environ["wsgi.input"] = body
         stream = Stream(self, stream_id, body, self.config.stream_buffer_size)
+        self.streams[stream_id] = stream
         self._requests += 1
         limit = self.config.max_requests_per_connection
         if limit and self._requests >= limit:
             self.shutdown()  # this one is served; the client opens a new connection
         if self._too_large(environ):
             stream.too_large()
-            self.streams[stream_id] = stream
             return stream
         signal = environ.get("HTTP_PRIORITY")
         if signal is not None:
@@ -434,11 +454,23 @@ class H2Protocol(asyncio.Protocol):
         update = self._priority_updates.take(stream_id)
         if update is not None:  # a PRIORITY_UPDATE came first: it is the newer signal
             stream.set_priority(parse_priority(update, stream.priority), True)
-        self.streams[stream_id] = stream
+        if self._apps_running >= self.server.thread_share:
+            self._waiting_apps.append((environ, stream))  # this connection's share is used
+        else:
+            self._run(environ, stream)
+        return stream
+
+    def _run(self, environ: dict, stream: Stream) -> None:
         with self._apps_lock:
             self._apps_running += 1
         self.server.workers.submit(run_app, self.server.app, environ, stream)
-        return stream
+
+    def _run_waiting(self) -> None:
+        """A thread of this connection's share came free: start the next waiting call."""
+        while self._waiting_apps and self._apps_running < self.server.thread_share:
+            environ, stream = self._waiting_apps.popleft()
+            if not stream.aborted:
+                self._run(environ, stream)
 
     def _too_large(self, environ: dict) -> bool:
         limit = self.config.max_body_size
@@ -505,7 +537,7 @@ class H2Protocol(asyncio.Protocol):
             validate_request_headers(event.headers, True)
         except MalformedHeaders as exc:
             log.debug("stream %d: malformed trailers: %s", event.stream_id, exc)
-            self.conn.reset_stream(event.stream_id, ErrorCodes.PROTOCOL_ERROR)
+            self._reset(event.stream_id, ErrorCodes.PROTOCOL_ERROR)
             stream = self.streams.get(event.stream_id)
             if stream is not None:
                 stream.abort()

@@ -128,6 +128,8 @@ def run_app(app: Callable, environ: dict, stream) -> None:
     """
     response = Response(stream, environ["REQUEST_METHOD"] == "HEAD")
     try:
+        if stream.aborted:  # reset before a thread got to it: nothing to do
+            return
         result = app(environ, response.start_response)
         try:
             response.send_body(result)

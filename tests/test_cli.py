@@ -61,6 +61,14 @@ def fasth2(*args: str, cwd=ROOT, env: dict | None = None, timeout: float = 20):
     (["--log-level", "debug"], "log_level", "debug"),
     (["--max-concurrent-streams", "7"], "max_concurrent_streams", 7),
     (["--certfile", "c.pem", "--keyfile", "k.pem"], "certfile", "c.pem"),
+    (["--max-requests", "50"], "max_requests_per_connection", 50),
+    (["--max-body-size", "1024"], "max_body_size", 1024),
+    (["--max-connections", "9"], "max_connections", 9),
+    (["--idle-timeout", "2.5"], "idle_timeout", 2.5),
+    (["--backlog", "64"], "backlog", 64),
+    (["--handshake-timeout", "3"], "handshake_timeout", 3.0),
+    (["--header-timeout", "4"], "header_timeout", 4.0),
+    (["--write-stall-timeout", "5"], "write_stall_timeout", 5.0),
 ])
 def test_flag_sets_config_field(argv, field, value):
     config = config_from_args(build_parser().parse_args([*argv, "app:app"]))
@@ -86,7 +94,8 @@ def test_version_names_the_build(env, build):
 def test_help_lists_every_option():
     result = fasth2("--help")
     for option in ("--bind", "--certfile", "--keyfile", "--threads", "--graceful-timeout",
-                   "--log-level", "--version", "--max-concurrent-streams"):
+                   "--log-level", "--version", "--max-concurrent-streams", "--max-requests",
+                   "--max-body-size", "--max-connections", "--idle-timeout", "--backlog"):
         assert option in result.stdout
 
 

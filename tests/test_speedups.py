@@ -235,3 +235,12 @@ def test_differential_frame_data(stream_id, data, draw, frame_size, end):
     length = draw.draw(st.integers(0, len(data) - start))
     assert (_speedups_py.frame_data(stream_id, data, start, length, frame_size, end) ==
             compiled.frame_data(stream_id, data, start, length, frame_size, end))
+
+
+def test_scanner_paces_new_streams(impl):
+    """At most ``headers_per_chunk`` HEADERS frames per item handed to h2."""
+    frames = b"".join(HeadersFrame(1 + 2 * i, data=b"\x82", flags=["END_HEADERS"]).serialize()
+                      for i in range(100))
+    items = impl.FrameScanner(0, 32).feed(frames)
+    assert b"".join(items) == frames
+    assert [len(item) // 10 for item in items] == [32, 32, 32, 4]

@@ -1,0 +1,347 @@
+"""The attacks of ATTACKS.md, each performed over a real socket.
+
+Every test runs its attack (bounded in time and count) in a thread while a normal
+client on another connection asks for /hello, and checks three things: (a) the probe is
+answered promptly during the attack, (b) the server's RSS stays within a stated bound,
+(c) the attacker gets the prescribed GOAWAY/RST_STREAM code or is closed.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import pytest
+from h2.errors import ErrorCodes
+from h2.settings import SettingCodes
+from hpack import Encoder
+from hyperframe.frame import (ContinuationFrame, DataFrame, GoAwayFrame, HeadersFrame,
+                              PingFrame, PriorityFrame, RstStreamFrame, SettingsFrame,
+                              WindowUpdateFrame)
+
+from .helpers import RawClient
+
+PROBE_LIMIT = 1.0  # seconds a probe may take while an attack runs
+RSS_LIMIT_MIB = 30  # how far the server's RSS may grow during an attack
+REQUEST = [(":method", "GET"), (":scheme", "http"), (":authority", "a"), (":path", "/hello")]
+
+
+def probe(port: int) -> float:
+    """Seconds for a normal client on a new connection to get /hello."""
+    started = time.monotonic()
+    client = RawClient(port)
+    client.request(1, "/hello")
+    headers, body = client.read_response(1, timeout=10)
+    client.close()
+    assert headers[":status"] == "200" and body == b"hello world\n"
+    return time.monotonic() - started
+
+
+def under_attack(server, attack, duration: float = 2.0) -> tuple[float, float]:
+    """Run ``attack(stop_event)`` in a thread; probe during it.
+
+    Returns (the slowest probe in seconds, RSS growth in MiB).
+    """
+    baseline = server.rss_kib()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def run():
+        try:
+            attack(stop)
+        except OSError:
+            pass  # the server closed the attacker: expected
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    slowest = 0.0
+    peak = baseline
+    deadline = time.monotonic() + duration
+    time.sleep(0.05)
+    while time.monotonic() < deadline:
+        slowest = max(slowest, probe(server.port))
+        peak = max(peak, server.rss_kib())
+        time.sleep(0.1)
+    stop.set()
+    thread.join(10)
+    assert not errors, errors
+    return slowest, (peak - baseline) / 1024
+
+
+def assert_survived(slowest: float, growth: float) -> None:
+    assert slowest < PROBE_LIMIT, f"a probe took {slowest:.2f} s during the attack"
+    assert growth < RSS_LIMIT_MIB, f"RSS grew {growth:.1f} MiB during the attack"
+
+
+def send_until_stopped(client: RawClient, make_batch, stop: threading.Event, limit: int = 200) -> None:
+    """Send batches of attack frames until stopped, closed, or ``limit`` batches."""
+    for index in range(limit):
+        if stop.is_set():
+            return
+        client.send(make_batch(index))
+
+
+def goaway_code(client: RawClient) -> int:
+    return client.expect_goaway(timeout=15).error_code
+
+
+@pytest.fixture
+def target(fresh_server):
+    return fresh_server()
+
+
+def test_rapid_reset(target):
+    attacker = RawClient(target.port)
+    encoder = Encoder()
+
+    def batch(index):
+        frames = bytearray()
+        for i in range(100):
+            stream_id = 1 + 2 * (index * 100 + i)
+            frames += HeadersFrame(stream_id, data=encoder.encode(REQUEST),
+                                   flags=["END_HEADERS", "END_STREAM"]).serialize()
+            frames += RstStreamFrame(stream_id, error_code=ErrorCodes.CANCEL).serialize()
+        return bytes(frames)
+
+    assert_survived(*under_attack(target, lambda stop: send_until_stopped(attacker, batch, stop)))
+    assert goaway_code(attacker) == ErrorCodes.ENHANCE_YOUR_CALM
+    assert target.log.count("too many stream resets") == 1
+
+
+def test_made_you_reset(target):
+    """Zero WINDOW_UPDATEs make the *server* reset streams: the same budget applies."""
+    attacker = RawClient(target.port)
+    encoder = Encoder()
+
+    def batch(index):
+        frames = bytearray()
+        for i in range(100):
+            stream_id = 1 + 2 * (index * 100 + i)
+            frames += HeadersFrame(stream_id, data=encoder.encode(REQUEST[:3] + [(":path", "/sleep?s=0.2")]),
+                                   flags=["END_HEADERS"]).serialize()
+            frames += WindowUpdateFrame(stream_id, window_increment=0).serialize()
+        return bytes(frames)
+
+    assert_survived(*under_attack(target, lambda stop: send_until_stopped(attacker, batch, stop)))
+    assert goaway_code(attacker) == ErrorCodes.ENHANCE_YOUR_CALM
+
+
+def test_continuation_flood(target):
+    attacker = RawClient(target.port)
+    first = attacker.headers_frame(1, REQUEST, end_stream=True, end_headers=False)
+
+    def attack(stop):
+        attacker.send(first)
+        send_until_stopped(attacker, lambda i: ContinuationFrame(1, data=b"\x40\x01a\x01b" * 1000).serialize(),
+                           stop, limit=5000)
+
+    assert_survived(*under_attack(target, attack))
+    assert goaway_code(attacker) == ErrorCodes.PROTOCOL_ERROR
+
+
+def test_hpack_bomb(target):
+    attacker = RawClient(target.port)
+    encoder = Encoder()
+
+    def attack(stop):
+        block = encoder.encode(REQUEST + [("bomb", "x" * 4000)]) + b"\xbe" * 4000
+        attacker.send(HeadersFrame(1, data=block, flags=["END_HEADERS", "END_STREAM"]))
+
+    assert_survived(*under_attack(target, attack, duration=1))
+    assert goaway_code(attacker) == ErrorCodes.ENHANCE_YOUR_CALM
+
+
+def test_zero_length_header_names(target):
+    attacker = RawClient(target.port)
+    attacker.send(attacker.headers_frame(1, REQUEST + [("", "value")]))
+    assert attacker.expect_reset(1).error_code == ErrorCodes.PROTOCOL_ERROR
+    encoder = attacker.encoder
+
+    def batch(index):
+        return b"".join(HeadersFrame(3 + 2 * (index * 50 + i), data=encoder.encode(REQUEST + [("", "")]),
+                                     flags=["END_HEADERS", "END_STREAM"]).serialize() for i in range(50))
+
+    assert_survived(*under_attack(target, lambda stop: send_until_stopped(attacker, batch, stop)))
+    assert goaway_code(attacker) == ErrorCodes.ENHANCE_YOUR_CALM
+
+
+@pytest.mark.parametrize("frame", [PingFrame(0, opaque_data=b"12345678"), SettingsFrame(0)],
+                         ids=["ping-flood", "settings-flood"])
+def test_control_frame_flood_without_reading(target, frame):
+    """The attacker never reads our replies: reading stops, then the budget ends it."""
+    attacker = RawClient(target.port)
+    attacker.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    payload = frame.serialize() * 500
+    attacker.sock.settimeout(2)
+
+    def attack(stop):
+        try:
+            send_until_stopped(attacker, lambda i: payload, stop, limit=400)
+        except TimeoutError:
+            pass  # the server stopped reading from us: that is the defence
+
+    assert_survived(*under_attack(target, attack))
+    assert goaway_code(attacker) == ErrorCodes.ENHANCE_YOUR_CALM
+
+
+def test_reset_flood_from_malformed_requests(target):
+    """Requests that each force an RST_STREAM reply (CVE-2019-9514)."""
+    attacker = RawClient(target.port)
+    encoder = attacker.encoder
+
+    def batch(index):
+        return b"".join(HeadersFrame(1 + 2 * (index * 50 + i), data=encoder.encode(REQUEST + [("Upper", "x")]),
+                                     flags=["END_HEADERS", "END_STREAM"]).serialize() for i in range(50))
+
+    assert_survived(*under_attack(target, lambda stop: send_until_stopped(attacker, batch, stop)))
+    assert goaway_code(attacker) == ErrorCodes.ENHANCE_YOUR_CALM
+
+
+def test_empty_frames_flood(target):
+    attacker = RawClient(target.port)
+    attacker.request(1, "/echo", method="POST", end_stream=False)
+    empty = DataFrame(1, data=b"").serialize() * 500
+    assert_survived(*under_attack(target, lambda stop: send_until_stopped(attacker, lambda i: empty, stop)))
+    assert goaway_code(attacker) == ErrorCodes.ENHANCE_YOUR_CALM
+
+
+def test_resource_loop_priority_reshuffling(target):
+    attacker = RawClient(target.port)
+
+    def batch(index):
+        return b"".join(PriorityFrame(1 + 2 * (i % 50), depends_on=1 + 2 * ((i + index) % 50) + 2,
+                                      stream_weight=i % 256).serialize() for i in range(1000))
+
+    assert_survived(*under_attack(target, lambda stop: send_until_stopped(attacker, batch, stop)))
+    assert goaway_code(attacker) == ErrorCodes.ENHANCE_YOUR_CALM
+
+
+def test_internal_data_buffering_client_never_reads(fresh_server):
+    """Huge windows, big bodies, no reading: memory stays bounded; stalled writers are cut."""
+    server = fresh_server("tests.apps:app", "--write-stall-timeout", "2")
+    attacker = RawClient(server.port, settings={SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1},
+                         auto_window=False)
+    attacker.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    attacker.send(WindowUpdateFrame(0, window_increment=2**31 - 1 - 65535))
+    for i in range(20):
+        attacker.request(1 + 2 * i, "/big?mib=50")
+    assert_survived(*under_attack(server, lambda stop: stop.wait(3), duration=3.5))
+    deadline = time.monotonic() + 10
+    while "has not read for" not in server.log and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "has not read for" in server.log
+
+
+def test_window_overflow(target):
+    attacker = RawClient(target.port)
+
+    def attack(stop):
+        attacker.request(1, "/big?mib=1")
+        attacker.send(WindowUpdateFrame(1, window_increment=2**31 - 1))
+        attacker.send(WindowUpdateFrame(0, window_increment=2**31 - 1))
+
+    assert_survived(*under_attack(target, attack, duration=1))
+    codes = []
+    while (frame := attacker.read_frame(5)) is not None:
+        if isinstance(frame, (RstStreamFrame, GoAwayFrame)):
+            codes.append(frame.error_code)
+    assert codes == [ErrorCodes.FLOW_CONTROL_ERROR, ErrorCodes.FLOW_CONTROL_ERROR]
+
+
+def test_stream_exhaustion(fresh_server):
+    server = fresh_server("tests.apps:app", "--max-concurrent-streams", "10")
+    attacker = RawClient(server.port)
+    encoder = attacker.encoder
+    frames = b"".join(HeadersFrame(1 + 2 * i, data=encoder.encode(REQUEST[:3] + [(":path", "/sleep?s=1")]),
+                                   flags=["END_HEADERS", "END_STREAM"]).serialize() for i in range(15))
+    assert_survived(*under_attack(server, lambda stop: attacker.send(frames), duration=1))
+    refused = {f.stream_id for f in attacker.frames if isinstance(f, RstStreamFrame)
+               and f.error_code == ErrorCodes.REFUSED_STREAM}
+    while len(refused) < 5:
+        frame = attacker.read_frame(5)
+        assert frame is not None
+        if isinstance(frame, RstStreamFrame) and frame.error_code == ErrorCodes.REFUSED_STREAM:
+            refused.add(frame.stream_id)
+    assert refused == {1 + 2 * i for i in range(10, 15)}
+
+
+def test_requests_per_connection_cap_ends_gracefully(fresh_server):
+    server = fresh_server("tests.apps:app", "--max-requests", "3")
+    client = RawClient(server.port)
+    for stream_id in (1, 3, 5):
+        client.request(stream_id)
+        assert client.read_response(stream_id)[1] == b"hello world\n"
+    goaways = [f for f in client.frames if isinstance(f, GoAwayFrame)]  # came with stream 5
+    assert len(goaways) == 1
+    assert goaways[0].error_code == ErrorCodes.NO_ERROR and goaways[0].last_stream_id == 5
+    assert client.read_frame(5) is None  # then the connection closed
+
+
+def test_huge_header_list(target):
+    attacker = RawClient(target.port)
+
+    def attack(stop):
+        headers = REQUEST + [(f"x-h{i}", "v" * 1000) for i in range(100)]  # ~100 KiB > 64 KiB
+        block = attacker.encoder.encode(headers)
+        frames = [HeadersFrame(1, data=block[:16000], flags=["END_STREAM"])]
+        for start in range(16000, len(block), 16000):
+            frames.append(ContinuationFrame(1, data=block[start:start + 16000]))
+        frames[-1].flags.add("END_HEADERS")
+        attacker.send(b"".join(f.serialize() for f in frames))
+
+    assert_survived(*under_attack(target, attack, duration=1))
+    assert goaway_code(attacker) in (ErrorCodes.ENHANCE_YOUR_CALM, ErrorCodes.PROTOCOL_ERROR)
+
+
+def test_slowloris_preface_and_headers(fresh_server):
+    server = fresh_server("tests.apps:app", "--handshake-timeout", "1", "--header-timeout", "1",
+                          "--idle-timeout", "2")
+    silent = socket.create_connection(("127.0.0.1", server.port))
+    trickling = socket.create_connection(("127.0.0.1", server.port))
+    trickling.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n")  # headers never finish
+    idle = socket.create_connection(("127.0.0.1", server.port))
+    idle.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert_survived(*under_attack(server, lambda stop: stop.wait(3), duration=3.5))
+    silent.settimeout(5)
+    trickling.settimeout(5)
+    idle.settimeout(5)
+    assert silent.recv(100) == b""  # closed: said nothing within the handshake timeout
+    assert trickling.recv(200).startswith(b"HTTP/1.1 408 ")
+    reply = b""
+    while chunk := idle.recv(4096):  # answered, then closed when idle
+        reply += chunk
+    assert reply.startswith(b"HTTP/1.1 200 OK")
+
+
+def test_connection_cap(fresh_server):
+    server = fresh_server("tests.apps:app", "--max-connections", "5")
+    held = [RawClient(server.port) for _ in range(5)]
+    for client in held:
+        client.request(1)
+        client.read_response(1)
+    extra = socket.create_connection(("127.0.0.1", server.port))
+    extra.settimeout(5)
+    assert extra.recv(100) == b""  # accepted and closed at once
+    held[0].close()
+    time.sleep(0.3)
+    assert probe(server.port) < PROBE_LIMIT
+
+
+def test_bad_preface_and_garbage_leave_no_tracebacks(target):
+    def attack(stop):
+        for i in range(200):
+            if stop.is_set():
+                return
+            with socket.create_connection(("127.0.0.1", target.port)) as sock:
+                sock.sendall(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n" if i % 2 else b"\x16\x03\x01garbage\r\n\r\n")
+                sock.settimeout(2)
+                try:
+                    sock.recv(100)
+                except OSError:
+                    pass
+
+    assert_survived(*under_attack(target, attack))
+    assert "Traceback" not in target.log
