@@ -366,9 +366,6 @@ class H1Protocol(asyncio.Protocol):
         else:
             exchange._release(size)
 
-    def app_finished(self) -> None:
-        """*App thread*: an app call returned (HTTP/1.1 runs one at a time: no count)."""
-
     def check_timeouts(self, now: float) -> None:
         """Called every second or so: slow headers get 408; idle and stalled ones close."""
         if self.closed:

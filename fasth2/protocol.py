@@ -91,7 +91,8 @@ class H2Protocol(asyncio.Protocol):
         self._requests = 0  # requests received on this connection
         self._apps_running = 0  # app calls in flight, reset streams included
         self._apps_lock = threading.Lock()  # the app threads decrement it
-        # Calls waiting because this connection already uses its share of the threads.
+        # Calls waiting because this connection already uses its share of the threads;
+        # guarded by _apps_lock, taken by the app threads as they finish.
         self._waiting_apps: deque[tuple[dict, Stream]] = deque()
         self._last_activity = server.loop.time()
         self._paused_since = 0.0
@@ -336,16 +337,6 @@ class H2Protocol(asyncio.Protocol):
         self._connection_error(ErrorCodes.ENHANCE_YOUR_CALM)
         return False
 
-    def app_finished(self) -> None:
-        """*App thread*: an app call of this connection returned."""
-        with self._apps_lock:
-            self._apps_running -= 1
-        if self._waiting_apps:
-            try:
-                self.call_from_thread(self._run_waiting)
-            except StreamAborted:
-                pass  # the loop is gone
-
     def check_timeouts(self, now: float) -> None:
         """Called every second or so: end idle and stalled connections."""
         if self._closed:
@@ -454,23 +445,32 @@ class H2Protocol(asyncio.Protocol):
         update = self._priority_updates.take(stream_id)
         if update is not None:  # a PRIORITY_UPDATE came first: it is the newer signal
             stream.set_priority(parse_priority(update, stream.priority), True)
-        if self._apps_running >= self.server.thread_share:
-            self._waiting_apps.append((environ, stream))  # this connection's share is used
-        else:
-            self._run(environ, stream)
+        self._start_app(environ, stream)
         return stream
 
-    def _run(self, environ: dict, stream: Stream) -> None:
+    def _start_app(self, environ: dict, stream: Stream) -> None:
+        """Run the app for a stream, within this connection's share of the threads."""
         with self._apps_lock:
+            if self._apps_running >= self.server.thread_share:
+                self._waiting_apps.append((environ, stream))
+                return
             self._apps_running += 1
-        self.server.workers.submit(run_app, self.server.app, environ, stream)
+        self.server.workers.submit(self._run_apps, environ, stream)
 
-    def _run_waiting(self) -> None:
-        """A thread of this connection's share came free: start the next waiting call."""
-        while self._waiting_apps and self._apps_running < self.server.thread_share:
-            environ, stream = self._waiting_apps.popleft()
-            if not stream.aborted:
-                self._run(environ, stream)
+    def _run_apps(self, environ: dict, stream: Stream) -> None:
+        """*App thread*: run an app call, then this connection's waiting ones, if any.
+
+        Taking the next waiting call here, under the same lock, keeps the share exact
+        without a round trip through the event loop per call.
+        """
+        app = self.server.app
+        while True:
+            run_app(app, environ, stream)
+            with self._apps_lock:
+                if not self._waiting_apps:
+                    self._apps_running -= 1
+                    return
+                environ, stream = self._waiting_apps.popleft()
 
     def _too_large(self, environ: dict) -> bool:
         limit = self.config.max_body_size

@@ -150,5 +150,3 @@ def run_app(app: Callable, environ: dict, stream) -> None:
             response.fail()
         except StreamAborted:
             pass
-    finally:
-        stream.protocol.app_finished()
