@@ -56,7 +56,7 @@ class _HeadersTooLarge(Exception):
 class H1Exchange(Exchange):
     """One HTTP/1.x request's response, framed for the wire."""
 
-    __slots__ = ("version", "head", "keep_alive", "_chunked", "_finished", "_started",
+    __slots__ = ("version", "head", "keep_alive", "_chunked", "_finished", "responded",
                  "_expect_continue", "environ", "_received")
 
     def __init__(self, protocol: "H1Protocol", number: int, body, limit: int, version: str,
@@ -69,7 +69,7 @@ class H1Exchange(Exchange):
         self._expect_continue = expect_continue
         self._chunked = False
         self._finished = False
-        self._started = False
+        self.responded = False  # the status line has gone out
         self._received = 0  # request body bytes so far
 
     def body_allowed(self, size: int, limit: int | None) -> bool:
@@ -79,7 +79,6 @@ class H1Exchange(Exchange):
 
     def start(self) -> None:
         """Its turn has come: run the app (after a 100 Continue, if asked for)."""
-        self._started = True
         if self._expect_continue and not self.body.ended:
             self.protocol.write(_CONTINUE)
         self.protocol.server.workers.submit(run_app, self.protocol.server.app, self.environ, self)
@@ -90,7 +89,10 @@ class H1Exchange(Exchange):
             if not end:
                 self._release(len(data))
             return
-        out = self._head_block(headers) if headers is not None else b""
+        out = b""
+        if headers is not None:
+            out = self._head_block(headers)
+            self.responded = True
         if data:
             out += b"%x\r\n%s\r\n" % (len(data), data) if self._chunked else data
         if end and self._chunked:
@@ -405,7 +407,7 @@ class H1Protocol(asyncio.Protocol):
 
     def _fail(self, status: int, reason: str) -> None:
         """A protocol-level error: answer it (if no response has begun) and close."""
-        if self._current is None or not self._current._started:
+        if self._current is None or not self._current.responded:
             self.write(error_response(status, reason))
         self._close()
 

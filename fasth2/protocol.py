@@ -33,7 +33,7 @@ from .speedups import FrameScanner, build_environ, validate_request_headers
 from .priority import (PRIORITY_UPDATE_FRAME, SETTINGS_NO_RFC7540_PRIORITIES, PendingUpdates,
                        from_rfc7540_weight, parse_priority)
 from .scheduler import SendScheduler
-from .stream import Stream
+from .stream import MIN_USEFUL_WINDOW, Stream
 from .wsgi import base_environ, run_app
 
 if TYPE_CHECKING:
@@ -95,6 +95,7 @@ class H2Protocol(asyncio.Protocol):
         # guarded by _apps_lock, taken by the app threads as they finish.
         self._waiting_apps: deque[tuple[dict, Stream]] = deque()
         self._last_activity = server.loop.time()
+        self._last_sent = self._last_activity  # when DATA last went out
         self._paused_since = 0.0
         self._environ: dict = {}
 
@@ -259,6 +260,7 @@ class H2Protocol(asyncio.Protocol):
 
     def queued(self, size: int) -> None:
         """A sender queued ``size`` bytes of DATA; flush now if that is a lot."""
+        self._last_sent = self.loop.time()
         self._unflushed += size
         if self._unflushed >= self.config.write_buffer_high:
             self.flush()
@@ -313,8 +315,9 @@ class H2Protocol(asyncio.Protocol):
 
     def _can_send(self) -> bool:
         """True while the connection itself can take more DATA."""
+        # The same threshold as the senders': a sliver of window waits for more.
         return (not self.write_paused and not self._closed
-                and self.conn.outbound_flow_control_window > 0)
+                and self.conn.outbound_flow_control_window >= MIN_USEFUL_WINDOW)
 
     def _wake_all(self) -> None:
         for stream in list(self.streams.values()):
@@ -341,13 +344,24 @@ class H2Protocol(asyncio.Protocol):
         """Called every second or so: end idle and stalled connections."""
         if self._closed:
             return
-        if self.write_paused and now - self._paused_since > self.config.write_stall_timeout:
+        stall = self.config.write_stall_timeout
+        if self.write_paused and now - self._paused_since > stall:
             log.warning("closing connection from %s: it has not read for %.0f s",
                         self._environ["REMOTE_ADDR"], now - self._paused_since)
+            self.abort()
+        elif self.scheduler.busy and now - self._last_sent > stall:
+            log.warning("closing connection from %s: no connection window for %.0f s",
+                        self._environ["REMOTE_ADDR"], now - self._last_sent)
             self.abort()
         elif not self.streams and now - self._last_activity > self.config.idle_timeout:
             log.debug("closing idle connection from %s", self._environ["REMOTE_ADDR"])
             self.shutdown()
+        else:
+            for stream in list(self.streams.values()):
+                if stream.stalled_since and now - stream.stalled_since > stall:
+                    log.warning("stream %d from %s: no window for %.0f s; reset",
+                                stream.stream_id, self._environ["REMOTE_ADDR"], now - stream.stalled_since)
+                    stream.reset(ErrorCodes.CANCEL)
 
     # -- closing ------------------------------------------------------------------
 

@@ -32,6 +32,9 @@ _TOO_LARGE_BODY = b"Request body too large\n"
 _TOO_LARGE_HEADERS = encode_response_headers("413 Content Too Large", [
     ("content-type", "text/plain"), ("content-length", str(len(_TOO_LARGE_BODY)))])
 
+# Below this much window a stream waits for more rather than send a sliver of a frame.
+MIN_USEFUL_WINDOW = 512
+
 # What a send attempt ended with.
 DONE = 0  # nothing left to send for now
 YIELD = 1  # the turn's allowance is used up; more to send
@@ -44,7 +47,7 @@ class Stream(Exchange):
 
     __slots__ = ("_pending", "_offset", "_counted", "_app_done", "_finished", "_sender",
                  "_wakeup", "_turn", "_poked", "priority", "rfc9218", "sched_queued",
-                 "sched_version", "_received")
+                 "sched_version", "_received", "stalled_since")
 
     def __init__(self, protocol: "H2Protocol", stream_id: int, body, limit: int,
                  priority: Priority = DEFAULT) -> None:
@@ -65,6 +68,8 @@ class Stream(Exchange):
         self.sched_queued = False  # bookkeeping of SendScheduler
         self.sched_version = 0
         self._received = 0  # request body bytes so far
+        #: When the stream started waiting for its own window (0: it is not).
+        self.stalled_since = 0.0
 
     def body_allowed(self, size: int, limit: int | None) -> bool:
         """Count ``size`` more request body bytes; False once past ``limit``."""
@@ -153,11 +158,17 @@ class Stream(Exchange):
                 if allowance is not None and allowance <= 0:
                     return YIELD
                 window = conn.local_flow_control_window(sid)
-                if window <= 0:
-                    return STREAM_BLOCKED if conn.streams[sid].outbound_flow_control_window <= 0 \
-                        else CONNECTION_BLOCKED
                 chunk = pending[0]
                 start = self._offset
+                if window < MIN_USEFUL_WINDOW and window < len(chunk) - start:
+                    # Nothing, or a sliver: wait for a window worth a frame (a client
+                    # opening it a byte at a time must not get a frame per byte).
+                    if conn.streams[sid].outbound_flow_control_window <= window:
+                        if not self.stalled_since:
+                            self.stalled_since = protocol.loop.time()
+                        return STREAM_BLOCKED
+                    return CONNECTION_BLOCKED
+                self.stalled_since = 0.0
                 size = min(len(chunk) - start, window, step_limit)
                 if allowance is not None:
                     size = min(size, allowance)

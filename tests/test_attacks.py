@@ -345,3 +345,59 @@ def test_bad_preface_and_garbage_leave_no_tracebacks(target):
 
     assert_survived(*under_attack(target, attack))
     assert "Traceback" not in target.log
+
+
+def test_data_dribble(fresh_server):
+    """A window opened a byte at a time gets no sliver frames, and the stalled stream is reset."""
+    server = fresh_server("tests.apps:app", "--write-stall-timeout", "2")
+    attacker = RawClient(server.port, settings={SettingCodes.INITIAL_WINDOW_SIZE: 0},
+                         auto_window=False)
+    attacker.request(1, "/big?mib=5")
+
+    def attack(stop):
+        for _ in range(30):
+            if stop.wait(0.1):
+                return
+            attacker.send(WindowUpdateFrame(1, window_increment=1))
+
+    assert_survived(*under_attack(server, attack, duration=3.5))
+    reset = attacker.wait_for(lambda f: isinstance(f, RstStreamFrame), timeout=10)
+    assert reset.error_code == ErrorCodes.CANCEL
+    sizes = [len(f.data) for f in attacker.frames if isinstance(f, DataFrame)]
+    assert all(size >= 512 for size in sizes), sizes
+    assert "no window for" in server.log
+
+
+def test_max_body_size_http2(fresh_server):
+    server = fresh_server("tests.apps:app", "--max-body-size", "1000")
+    client = RawClient(server.port)
+    client.request(1, "/echo", method="POST", end_stream=False, extra=[("content-length", "5000")])
+    headers, body = client.read_response(1)
+    assert headers[":status"] == "413"
+    client.request(3, "/echo", method="POST", end_stream=False)  # no length: counted as it comes
+    client.send(DataFrame(3, data=b"x" * 1500))
+    assert client.expect_reset(3).error_code == ErrorCodes.CANCEL
+    client.request(5, "/echo", method="POST", end_stream=False)
+    client.send(DataFrame(5, data=b"y" * 999, flags=["END_STREAM"]))
+    assert client.read_response(5)[1] == b"y" * 999
+
+
+def test_max_body_size_http1(fresh_server):
+    server = fresh_server("tests.apps:app", "--max-body-size", "1000")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 413 ")
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     b"5dc\r\n" + b"z" * 1500 + b"\r\n")
+        assert sock.recv(4096).startswith(b"HTTP/1.1 413 ")
+
+
+def test_tls_handshake_timeout(fresh_server, certificate):
+    server = fresh_server("tests.apps:app", "--certfile", str(certificate["cert"]), "--keyfile",
+                          str(certificate["key"]), "--handshake-timeout", "1")
+    silent = socket.create_connection(("127.0.0.1", server.port))
+    silent.settimeout(5)
+    started = time.monotonic()
+    assert silent.recv(100) == b""  # no ClientHello: closed after the timeout
+    assert time.monotonic() - started < 4
