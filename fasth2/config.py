@@ -47,7 +47,7 @@ class Config:
     write_buffer_high: int = 256 * KIB
 
     #: Requests one connection may make; then it is closed gracefully (GOAWAY). 0: no cap.
-    max_requests_per_connection: int = 10_000
+    max_requests_per_connection: int = 1_000_000
     #: Largest request body accepted (413 beyond it); None: unlimited (streaming apps).
     max_body_size: int | None = None
     #: Connections served at once; further ones are accepted and closed at once.

@@ -137,7 +137,7 @@ class H2Protocol(asyncio.Protocol):
         conn.max_inbound_frame_size = self.config.max_frame_size
         conn.decoder.max_header_list_size = self.config.max_header_list_size
         self.conn = conn
-        self.scheduler = SendScheduler(self._can_send)
+        self.scheduler = SendScheduler(self._can_send, self.loop.time)
         self._budget = Budget(self.config.glitch_budget, self.config.glitch_refill)
         # PRIORITY_UPDATEs for streams not opened yet (RFC 9218 §7.1), bounded.
         self._priority_updates = PendingUpdates(2 * self.config.max_concurrent_streams)

@@ -5,7 +5,8 @@ and nobody waits, a stream sends as soon as its data arrives. When streams compe
 queue here and take turns, one at a time, in RFC 9218 order: the lowest urgency first;
 within an urgency, non-incremental streams in stream-id order (each runs until done,
 yielding every ``write_buffer_high`` bytes so a more urgent arrival can step in), then
-incremental streams round-robin, one DATA frame per turn. A turn is granted by waking
+incremental streams round-robin, one DATA frame per turn; and a stream queued for
+``STARVATION_LIMIT`` without a turn gets the next one. A turn is granted by waking
 the stream's send coroutine; it sends, then hands the turn back. Each urgency is a heap,
 so queueing and picking cost O(log n); a priority change re-queues the stream and the
 old heap entry is recognised as stale by its version.
@@ -15,17 +16,23 @@ from __future__ import annotations
 
 import heapq
 import itertools
+from collections import deque
 from typing import Callable
 
 LEVELS = 8  # urgencies 0..7
+#: A stream queued this long (seconds) without a turn gets the next one, whatever its
+#: urgency, so that more urgent traffic cannot starve it forever.
+STARVATION_LIMIT = 0.25
 
 
 class SendScheduler:
     """Grants send turns to the streams of one connection in priority order."""
 
-    def __init__(self, can_send: Callable[[], bool]) -> None:
+    def __init__(self, can_send: Callable[[], bool], clock: Callable[[], float]) -> None:
         #: True while the connection itself can take more DATA.
         self._can_send = can_send
+        self._clock = clock
+        self._fifo: deque = deque()  # (queued at, version, stream): oldest first
         self._levels: list[list] = [[] for _ in range(LEVELS)]
         self._round = itertools.count()  # turn order for incremental streams
         self._queued = 0  # live entries in the heaps
@@ -46,18 +53,24 @@ class SendScheduler:
         priority = stream.priority
         order = (1, next(self._round)) if priority.incremental else (0, stream.stream_id)
         heapq.heappush(self._levels[priority.urgency], (order, stream.sched_version, stream))
+        self._fifo.append((self._clock(), stream.sched_version, stream))
         self._queued += 1
         self._entries += 1
-        if self._entries > 2 * self._queued + 64:
+        if self._entries + len(self._fifo) > 4 * self._queued + 128:
             self._compact()
 
     def _compact(self) -> None:
         """Drop stale entries, so that re-prioritising cannot grow the heaps forever."""
         for level, heap in enumerate(self._levels):
-            live = [entry for entry in heap if entry[2].sched_queued and entry[1] == entry[2].sched_version]
+            live = [entry for entry in heap if self._live(entry)]
             heapq.heapify(live)
             self._levels[level] = live
         self._entries = sum(len(heap) for heap in self._levels)
+        self._fifo = deque(entry for entry in self._fifo if self._live(entry))
+
+    @staticmethod
+    def _live(entry: tuple) -> bool:
+        return entry[2].sched_queued and entry[1] == entry[2].sched_version
 
     def reprioritize(self, stream) -> None:
         """The stream's priority changed: queue it again under the new one."""
@@ -88,6 +101,13 @@ class SendScheduler:
         self.grant()
 
     def _pop(self):
+        fifo = self._fifo
+        while fifo and not self._live(fifo[0]):
+            fifo.popleft()  # stale: the stream had its turn or was re-queued
+        if fifo and self._clock() - fifo[0][0] > STARVATION_LIMIT:
+            stream = fifo.popleft()[2]  # starving: its turn comes now
+            self.discard(stream)
+            return stream
         for heap in self._levels:
             while heap:
                 _, version, stream = heapq.heappop(heap)

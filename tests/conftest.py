@@ -51,12 +51,17 @@ def certificate(tmp_path_factory) -> dict[str, Path]:
     return write_certificate(tmp_path_factory.mktemp("tls"))
 
 
+def start_tls_server(app: str, folder: Path) -> ServerProcess:
+    """Serve ``app`` over TLS with a fresh certificate; ``.ca`` is the CA file to trust."""
+    paths = write_certificate(folder)
+    process = ServerProcess(app, "--certfile", str(paths["cert"]), "--keyfile", str(paths["key"]))
+    process.ca = str(paths["ca"])
+    return process
+
+
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory):
-    """The test apps served over TLS with ALPN h2; ``.ca`` is the CA file to trust."""
-    paths = write_certificate(tmp_path_factory.mktemp("tls-module"))
-    process = ServerProcess("tests.apps:app", "--certfile", str(paths["cert"]),
-                            "--keyfile", str(paths["key"]))
-    process.ca = str(paths["ca"])
+    """The test apps served over TLS (ALPN h2, http/1.1)."""
+    process = start_tls_server("tests.apps:app", tmp_path_factory.mktemp("tls-module"))
     yield process
     process.stop()

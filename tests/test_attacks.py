@@ -8,6 +8,7 @@ answered promptly during the attack, (b) the server's RSS stays within a stated 
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -72,6 +73,10 @@ def under_attack(server, attack, duration: float = 2.0) -> tuple[float, float]:
 
 
 def assert_survived(slowest: float, growth: float) -> None:
+    """The probe was prompt and memory stayed bounded (FASTH2_ATTACK_REPORT=1 prints both)."""
+    if os.environ.get("FASTH2_ATTACK_REPORT"):
+        test = os.environ.get("PYTEST_CURRENT_TEST", "?").split("::")[-1].split(" ")[0]
+        print(f"\nATTACK {test}: slowest probe {slowest * 1000:.0f} ms, RSS +{growth:.1f} MiB")
     assert slowest < PROBE_LIMIT, f"a probe took {slowest:.2f} s during the attack"
     assert growth < RSS_LIMIT_MIB, f"RSS grew {growth:.1f} MiB during the attack"
 
@@ -82,6 +87,19 @@ def send_until_stopped(client: RawClient, make_batch, stop: threading.Event, lim
         if stop.is_set():
             return
         client.send(make_batch(index))
+
+
+def request_batch(encoder: Encoder, first: int, count: int, headers: list,
+                  end_stream: bool = True, then=None) -> bytes:
+    """``count`` HEADERS frames on streams ``first``, ``first + 2``...; ``then(stream_id)``
+    adds frames after each."""
+    flags = ["END_HEADERS", "END_STREAM"] if end_stream else ["END_HEADERS"]
+    frames = bytearray()
+    for stream_id in range(first, first + 2 * count, 2):
+        frames += HeadersFrame(stream_id, data=encoder.encode(headers), flags=flags).serialize()
+        if then is not None:
+            frames += then(stream_id)
+    return bytes(frames)
 
 
 def goaway_code(client: RawClient) -> int:
@@ -98,13 +116,8 @@ def test_rapid_reset(target):
     encoder = Encoder()
 
     def batch(index):
-        frames = bytearray()
-        for i in range(100):
-            stream_id = 1 + 2 * (index * 100 + i)
-            frames += HeadersFrame(stream_id, data=encoder.encode(REQUEST),
-                                   flags=["END_HEADERS", "END_STREAM"]).serialize()
-            frames += RstStreamFrame(stream_id, error_code=ErrorCodes.CANCEL).serialize()
-        return bytes(frames)
+        return request_batch(encoder, 1 + 200 * index, 100, REQUEST, then=lambda stream_id:
+                             RstStreamFrame(stream_id, error_code=ErrorCodes.CANCEL).serialize())
 
     assert_survived(*under_attack(target, lambda stop: send_until_stopped(attacker, batch, stop)))
     assert goaway_code(attacker) == ErrorCodes.ENHANCE_YOUR_CALM
@@ -115,15 +128,11 @@ def test_made_you_reset(target):
     """Zero WINDOW_UPDATEs make the *server* reset streams: the same budget applies."""
     attacker = RawClient(target.port)
     encoder = Encoder()
+    slow = REQUEST[:3] + [(":path", "/sleep?s=0.2")]
 
     def batch(index):
-        frames = bytearray()
-        for i in range(100):
-            stream_id = 1 + 2 * (index * 100 + i)
-            frames += HeadersFrame(stream_id, data=encoder.encode(REQUEST[:3] + [(":path", "/sleep?s=0.2")]),
-                                   flags=["END_HEADERS"]).serialize()
-            frames += WindowUpdateFrame(stream_id, window_increment=0).serialize()
-        return bytes(frames)
+        return request_batch(encoder, 1 + 200 * index, 100, slow, end_stream=False, then=lambda stream_id:
+                             WindowUpdateFrame(stream_id, window_increment=0).serialize())
 
     assert_survived(*under_attack(target, lambda stop: send_until_stopped(attacker, batch, stop)))
     assert goaway_code(attacker) == ErrorCodes.ENHANCE_YOUR_CALM
@@ -161,8 +170,7 @@ def test_zero_length_header_names(target):
     encoder = attacker.encoder
 
     def batch(index):
-        return b"".join(HeadersFrame(3 + 2 * (index * 50 + i), data=encoder.encode(REQUEST + [("", "")]),
-                                     flags=["END_HEADERS", "END_STREAM"]).serialize() for i in range(50))
+        return request_batch(encoder, 3 + 100 * index, 50, REQUEST + [("", "")])
 
     assert_survived(*under_attack(target, lambda stop: send_until_stopped(attacker, batch, stop)))
     assert goaway_code(attacker) == ErrorCodes.ENHANCE_YOUR_CALM
@@ -193,8 +201,7 @@ def test_reset_flood_from_malformed_requests(target):
     encoder = attacker.encoder
 
     def batch(index):
-        return b"".join(HeadersFrame(1 + 2 * (index * 50 + i), data=encoder.encode(REQUEST + [("Upper", "x")]),
-                                     flags=["END_HEADERS", "END_STREAM"]).serialize() for i in range(50))
+        return request_batch(encoder, 1 + 100 * index, 50, REQUEST + [("Upper", "x")])
 
     assert_survived(*under_attack(target, lambda stop: send_until_stopped(attacker, batch, stop)))
     assert goaway_code(attacker) == ErrorCodes.ENHANCE_YOUR_CALM
@@ -254,9 +261,7 @@ def test_window_overflow(target):
 def test_stream_exhaustion(fresh_server):
     server = fresh_server("tests.apps:app", "--max-concurrent-streams", "10")
     attacker = RawClient(server.port)
-    encoder = attacker.encoder
-    frames = b"".join(HeadersFrame(1 + 2 * i, data=encoder.encode(REQUEST[:3] + [(":path", "/sleep?s=1")]),
-                                   flags=["END_HEADERS", "END_STREAM"]).serialize() for i in range(15))
+    frames = request_batch(attacker.encoder, 1, 15, REQUEST[:3] + [(":path", "/sleep?s=1")])
     assert_survived(*under_attack(server, lambda stop: attacker.send(frames), duration=1))
     refused = {f.stream_id for f in attacker.frames if isinstance(f, RstStreamFrame)
                and f.error_code == ErrorCodes.REFUSED_STREAM}

@@ -12,6 +12,7 @@ import time
 import httpx
 import pytest
 
+from .conftest import start_tls_server
 from .helpers import ServerProcess, run_client
 
 
@@ -176,11 +177,7 @@ def test_graceful_shutdown_finishes_http1_request(fresh_server):
 
 @pytest.fixture(scope="module")
 def flask_tls(tmp_path_factory):
-    from .conftest import write_certificate
-    paths = write_certificate(tmp_path_factory.mktemp("flask-tls"))
-    process = ServerProcess("tests.flask_app:app", "--certfile", str(paths["cert"]),
-                            "--keyfile", str(paths["key"]))
-    process.ca = str(paths["ca"])
+    process = start_tls_server("tests.flask_app:app", tmp_path_factory.mktemp("flask-tls"))
     yield process
     process.stop()
 

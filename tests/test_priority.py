@@ -174,21 +174,16 @@ def test_application_response_priority_is_honoured_and_passed_on(server):
     client.close()
 
 
-def test_rfc7540_weights_are_mapped(server):
+@pytest.mark.parametrize("signals, expected", [
+    (((None, 1), (None, 256)), [3, 1]),  # weight 1 is u=7, weight 256 is u=0
+    ((("u=0", 1), ("u=4", 256)), [1, 3]),  # an RFC 9218 signal beats RFC 7540's
+], ids=["weights-mapped", "rfc9218-wins"])
+def test_rfc7540_weights(server, signals, expected):
     client = competing_client(server)
-    request(client, 1, "/big?mib=1&whole=1", weight=1)  # urgency 7
-    request(client, 3, "/big?mib=1&whole=1", weight=256)  # urgency 0
+    for stream_id, (priority, weight) in zip((1, 3), signals):
+        request(client, stream_id, "/big?mib=1&whole=1", priority, weight=weight)
     done, _ = read_all(client, {1, 3})
-    assert done == [3, 1]
-    client.close()
-
-
-def test_rfc9218_signal_beats_rfc7540(server):
-    client = competing_client(server)
-    request(client, 1, "/big?mib=1&whole=1", "u=0", weight=1)
-    request(client, 3, "/big?mib=1&whole=1", "u=4", weight=256)
-    done, _ = read_all(client, {1, 3})
-    assert done == [1, 3]
+    assert done == expected
     client.close()
 
 
@@ -251,3 +246,17 @@ def test_priority_flood_is_cut_off_with_memory_bounded(fresh_server):
     growth_mib = (server.rss_kib() - baseline) / 1024
     assert growth_mib < 10, f"RSS grew {growth_mib:.1f} MiB"
     assert server.log.count("too many PRIORITY") == 1
+
+
+def test_low_urgency_stream_is_not_starved(server):
+    """A slow reader keeps an urgent stream busy for seconds; a u=7 stream still finishes."""
+    client = competing_client(server)
+    request(client, 1, "/big?mib=8&whole=1", "u=0")
+    request(client, 3, "/big?mib=0.0078125&whole=1", "u=7")  # 8 KiB: one turn's worth
+
+    def slowly(frame, count):
+        time.sleep(0.002)  # about 8 MiB/s: stream 1 needs a second or more
+
+    done, _ = read_all(client, {1, 3}, slowly)
+    assert done == [3, 1]
+    client.close()
