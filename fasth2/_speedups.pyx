@@ -225,6 +225,7 @@ cdef class FrameScanner:
     cdef bint _in_header_block
     cdef Py_ssize_t _headers_per_chunk
     cdef Py_ssize_t _headers_seen
+    cdef public Py_ssize_t empty_continuations
 
     def __init__(self, Py_ssize_t preface_length=24, Py_ssize_t headers_per_chunk=32):
         self._skip = preface_length
@@ -232,6 +233,7 @@ cdef class FrameScanner:
         self._in_header_block = False
         self._headers_per_chunk = headers_per_chunk
         self._headers_seen = 0
+        self.empty_continuations = 0
 
     def feed(self, bytes data):
         """Scan ``data``; return the bytes for h2 and the zero-WINDOW_UPDATE stream ids."""
@@ -281,6 +283,8 @@ cdef class FrameScanner:
                 self._headers_seen += 1
             if kind == 0x1 or kind == 0x5 or kind == 0x9:
                 self._in_header_block = not (flags & 0x4)
+                if kind == 0x9 and length == 0:
+                    self.empty_continuations += 1
             pos += 9
             self._skip = length
         stop = end - PyBytes_GET_SIZE(self._partial)

@@ -192,6 +192,8 @@ class FrameScanner:
         self._in_header_block = False
         self._headers_per_chunk = headers_per_chunk
         self._headers_seen = 0  # HEADERS frames in the chunk being built
+        #: Empty CONTINUATION frames seen (the misbehaviour budget reads and resets it).
+        self.empty_continuations = 0
 
     def feed(self, data: bytes) -> list:
         """Scan ``data``; see the class docstring for the result."""
@@ -236,6 +238,8 @@ class FrameScanner:
                 self._headers_seen += 1
             if kind in _HEADER_BLOCK_TYPES:
                 self._in_header_block = not flags & _END_HEADERS
+                if kind == 0x9 and length == 0:
+                    self.empty_continuations += 1
             pos += 9
             self._skip = length
         stop = end - len(self._partial)

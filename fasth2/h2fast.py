@@ -9,8 +9,11 @@ compare its bytes and h2's resulting state with h2's own ``send_data`` frame for
 
 from __future__ import annotations
 
+from typing import Callable
+
 from h2.connection import ConnectionInputs, H2Connection
 from h2.stream import StreamInputs
+from hyperframe.frame import DataFrame, HeadersFrame
 
 from .speedups import frame_data
 
@@ -34,3 +37,25 @@ def send_data(conn: H2Connection, stream_id: int, data: bytes, start: int, lengt
     conn.outbound_flow_control_window -= length
     conn._data_to_send += frame_data(stream_id, data, start, length,
                                      conn.max_outbound_frame_size, end_stream)
+
+
+def watch_closed_streams(conn: H2Connection, on_closed: Callable[[], None]) -> None:
+    """Call ``on_closed()`` for each DATA or HEADERS frame on a stream already closed.
+
+    h2 answers those itself (RST_STREAM STREAM_CLOSED, or ignores them) without an event;
+    the server counts them against the misbehaviour budget. This wraps h2's per-type
+    frame dispatch for the two frame types, on this connection only.
+    """
+    table = conn._frame_dispatch_table
+    for frame_type in (DataFrame, HeadersFrame):
+        handler = table[frame_type]
+
+        def watched(frame, handler=handler):
+            stream_id = frame.stream_id
+            if stream_id <= conn.highest_inbound_stream_id:
+                stream = conn.streams.get(stream_id)  # h2 drops closed ones lazily
+                if stream is None or stream.closed:
+                    on_closed()
+            return handler(frame)
+
+        table[frame_type] = watched

@@ -26,6 +26,7 @@ from h2.exceptions import H2Error, ProtocolError, StreamClosedError
 from h2.settings import SettingCodes, Settings
 from hyperframe.frame import GoAwayFrame
 
+from . import h2fast
 from .body import EMPTY_BODY, RequestBody
 from .errors import MalformedHeaders, StreamAborted
 from .limits import Budget
@@ -89,6 +90,7 @@ class H2Protocol(asyncio.Protocol):
         self._flush_scheduled = False
         self._unflushed = 0
         self._requests = 0  # requests received on this connection
+        self._closed_stream_frames = 0  # counted during a read, charged after it
         self._apps_running = 0  # app calls in flight, reset streams included
         self._apps_lock = threading.Lock()  # the app threads decrement it
         # Calls waiting because this connection already uses its share of the threads;
@@ -139,6 +141,7 @@ class H2Protocol(asyncio.Protocol):
         self.conn = conn
         self.scheduler = SendScheduler(self._can_send, self.loop.time)
         self._budget = Budget(self.config.glitch_budget, self.config.glitch_refill)
+        h2fast.watch_closed_streams(conn, self._on_closed_stream_frame)
         # PRIORITY_UPDATEs for streams not opened yet (RFC 9218 §7.1), bounded.
         self._priority_updates = PendingUpdates(2 * self.config.max_concurrent_streams)
         self._scanner = FrameScanner()
@@ -160,10 +163,21 @@ class H2Protocol(asyncio.Protocol):
         if self._closed:
             return
         self._last_activity = self.loop.time()
-        for item in self._scanner.feed(data):
+        scanner = self._scanner
+        for item in scanner.feed(data):
             if type(item) is int:
                 self._on_zero_window_update(item)
             elif not self._receive(item):
+                return
+        if scanner.empty_continuations:
+            count, scanner.empty_continuations = scanner.empty_continuations, 0
+            if not self.glitch("empty CONTINUATION frames", count):
+                return
+        if self._closed_stream_frames:
+            # A quarter token each: DATA already in flight when a stream ended is
+            # innocent, a stream of them is not.
+            count, self._closed_stream_frames = self._closed_stream_frames, 0
+            if not self.glitch("frames on closed streams", count / 4):
                 return
         self.flush()
 
@@ -396,6 +410,8 @@ class H2Protocol(asyncio.Protocol):
 
     def _close_after_flush(self, flush: bool = True) -> None:
         """Send what is queued, then close, lingering so the client can read it."""
+        if self._closed:
+            return  # already closing
         if flush:
             self.flush()
         self._closed = True
@@ -599,6 +615,11 @@ class H2Protocol(asyncio.Protocol):
         self.conn.close_connection(code)
         self._shutdown_streams()
         self._close_after_flush()
+
+    def _on_closed_stream_frame(self) -> None:
+        """DATA or HEADERS on a closed stream: h2 answers it; we count it (charged
+        after the read, outside h2's parsing)."""
+        self._closed_stream_frames += 1
 
     def _on_ping(self, event: ev.PingReceived) -> None:
         """h2 queues the PING ACK itself; each PING costs from the budget."""

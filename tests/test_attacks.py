@@ -409,3 +409,28 @@ def test_tls_handshake_timeout(fresh_server, certificate):
     started = time.monotonic()
     assert silent.recv(100) == b""  # no ClientHello: closed after the timeout
     assert time.monotonic() - started < 4
+
+
+def test_empty_continuation_frames(target):
+    """Header blocks padded with empty CONTINUATION frames spend the budget."""
+    attacker = RawClient(target.port)
+    block = attacker.encoder.encode(REQUEST)
+
+    def batch(index):
+        stream_id = 1 + 2 * index
+        frames = HeadersFrame(stream_id, data=block, flags=["END_STREAM"]).serialize()
+        frames += ContinuationFrame(stream_id, data=b"").serialize() * 30
+        return frames + ContinuationFrame(stream_id, data=b"", flags=["END_HEADERS"]).serialize()
+
+    assert_survived(*under_attack(target, lambda stop: send_until_stopped(attacker, batch, stop)))
+    assert goaway_code(attacker) == ErrorCodes.ENHANCE_YOUR_CALM
+
+
+def test_data_on_closed_streams(target):
+    """DATA on a finished stream: h2 answers each with RST_STREAM; they spend the budget."""
+    attacker = RawClient(target.port)
+    attacker.request(1)
+    attacker.read_response(1)
+    late = DataFrame(1, data=b"x").serialize() * 500
+    assert_survived(*under_attack(target, lambda stop: send_until_stopped(attacker, lambda i: late, stop)))
+    assert goaway_code(attacker) == ErrorCodes.ENHANCE_YOUR_CALM

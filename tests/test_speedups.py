@@ -244,3 +244,11 @@ def test_scanner_paces_new_streams(impl):
     items = impl.FrameScanner(0, 32).feed(frames)
     assert b"".join(items) == frames
     assert [len(item) // 10 for item in items] == [32, 32, 32, 4]
+
+
+def test_scanner_counts_empty_continuations(impl):
+    headers = HeadersFrame(1, data=b"\x82").serialize()  # no END_HEADERS
+    empty = b"\x00\x00\x00\x09\x00\x00\x00\x00\x01"  # CONTINUATION, length 0, stream 1
+    scanner = impl.FrameScanner(0)
+    scanner.feed(headers + empty * 3)
+    assert scanner.empty_continuations == 3
