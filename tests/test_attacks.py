@@ -249,7 +249,7 @@ def test_window_overflow(target):
     attacker = RawClient(target.port)
 
     def attack(stop):
-        attacker.request(1, "/big?mib=1")
+        attacker.request(1, "/sleep?s=0.5")  # no DATA yet: both windows are full
         attacker.send(WindowUpdateFrame(1, window_increment=2**31 - 1))
         attacker.send(WindowUpdateFrame(0, window_increment=2**31 - 1))
 
