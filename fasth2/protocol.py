@@ -90,6 +90,7 @@ class H2Protocol(asyncio.Protocol):
         self._flush_scheduled = False
         self._unflushed = 0
         self._requests = 0  # requests received on this connection
+        self._highest_request = 0  # the last stream id whose HEADERS we handled
         self._closed_stream_frames = 0  # counted during a read, charged after it
         self._apps_running = 0  # app calls in flight, reset streams included
         self._apps_lock = threading.Lock()  # the app threads decrement it
@@ -433,6 +434,7 @@ class H2Protocol(asyncio.Protocol):
     def _on_request(self, event: ev.RequestReceived) -> None:
         """New request: build its environ and run the app on the thread pool."""
         stream_id = event.stream_id
+        self._highest_request = stream_id
         if self.closing and stream_id > self._goaway_last:
             # After our GOAWAY: the client may retry it on a new connection.
             self._reset(stream_id, ErrorCodes.REFUSED_STREAM)
@@ -607,7 +609,9 @@ class H2Protocol(asyncio.Protocol):
         stream = self.streams.get(prioritized)
         if stream is not None:
             stream.set_priority(parse_priority(payload[4:], stream.priority), True)
-        elif prioritized > self.conn.highest_inbound_stream_id:
+        elif prioritized > self._highest_request:
+            # Not opened yet, as far as we are concerned: h2 may already have parsed its
+            # HEADERS in this same read, but their event comes after this one.
             self._priority_updates.put(prioritized, bytes(payload[4:]))
 
     def _connection_error(self, code: ErrorCodes) -> None:

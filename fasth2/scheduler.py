@@ -22,7 +22,7 @@ from typing import Callable
 LEVELS = 8  # urgencies 0..7
 #: A stream queued this long (seconds) without a turn gets the next one, whatever its
 #: urgency, so that more urgent traffic cannot starve it forever.
-STARVATION_LIMIT = 0.25
+STARVATION_LIMIT = 1.0
 
 
 class SendScheduler:

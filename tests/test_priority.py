@@ -31,7 +31,8 @@ def competing_client(server) -> RawClient:
 
 
 def request(client: RawClient, stream_id: int, path: str, priority: str | None = None,
-            weight: int | None = None) -> None:
+            weight: int | None = None) -> bytes:
+    """A request's HEADERS frame, to send together with the others (see ``send_all``)."""
     headers = [(":method", "GET"), (":scheme", "http"), (":authority", "a"), (":path", path)]
     if priority is not None:
         headers.append(("priority", priority))
@@ -40,7 +41,13 @@ def request(client: RawClient, stream_id: int, path: str, priority: str | None =
         frame.flags.add("PRIORITY")
         frame.stream_weight = weight - 1
         frame.depends_on = 0
-    client.send(frame)
+    return frame.serialize()
+
+
+def send_all(client: RawClient, *frames: bytes) -> None:
+    """One write, so the server reads the requests together and no app starts late
+    (a stream whose app has not answered yet rightly lets others use the connection)."""
+    client.send(b"".join(frames))
 
 
 def priority_update(stream_id: int, value: bytes) -> bytes:
@@ -111,8 +118,8 @@ def test_server_advertises_no_rfc7540_priorities(server):
 
 def test_completion_follows_urgency(server):
     client = competing_client(server)
-    for stream_id, urgency in ((1, 5), (3, 1), (5, 3), (7, 0)):
-        request(client, stream_id, "/big?mib=1&whole=1", f"u={urgency}")
+    send_all(client, *(request(client, stream_id, "/big?mib=1&whole=1", f"u={urgency}")
+                       for stream_id, urgency in ((1, 5), (3, 1), (5, 3), (7, 0))))
     done, _ = read_all(client, {1, 3, 5, 7})
     assert done == [7, 3, 5, 1]
     client.close()
@@ -120,8 +127,9 @@ def test_completion_follows_urgency(server):
 
 def test_priority_update_mid_transfer_changes_the_order(server):
     client = competing_client(server)
-    request(client, 1, "/big?mib=1&whole=1", "u=1")
-    request(client, 3, "/big?mib=1&whole=1", "u=5")
+    send_all(client,
+             request(client, 1, "/big?mib=1&whole=1", "u=1"),
+             request(client, 3, "/big?mib=1&whole=1", "u=5"))
 
     def promote(frame, count):
         if count == 4:  # stream 1 is well under way: now stream 3 becomes urgent
@@ -134,39 +142,42 @@ def test_priority_update_mid_transfer_changes_the_order(server):
 
 def test_priority_update_before_the_request_applies(server):
     client = competing_client(server)
-    client.send(priority_update(3, b"u=0"))  # stream 3 is not open yet
-    request(client, 1, "/big?mib=1&whole=1", "u=2")
-    request(client, 3, "/big?mib=1&whole=1", "u=6")  # the earlier PRIORITY_UPDATE wins
+    send_all(client,
+             priority_update(3, b"u=0"),  # stream 3 is not open yet
+             request(client, 1, "/big?mib=1&whole=1", "u=2"),
+             request(client, 3, "/big?mib=1&whole=1", "u=6"))  # the earlier PRIORITY_UPDATE wins
     done, _ = read_all(client, {1, 3})
     assert done == [3, 1]
     client.close()
 
 
-def test_incremental_streams_interleave(server):
+def two_equal_streams(server, priority: str) -> tuple[list, int]:
+    """Two 1 MiB responses at the same priority: (completion order, stream switches)."""
     client = competing_client(server)
-    request(client, 1, "/big?mib=1&whole=1", "u=3, i")
-    request(client, 3, "/big?mib=1&whole=1", "u=3, i")
-    _, frames = read_all(client, {1, 3})
-    switches = sum(1 for a, b in zip(frames, frames[1:]) if a != b)
-    assert switches > 20, f"only {switches} switches between the two streams"
+    send_all(client,
+             request(client, 1, "/big?mib=1&whole=1", priority),
+             request(client, 3, "/big?mib=1&whole=1", priority))
+    done, frames = read_all(client, {1, 3})
     client.close()
+    return done, sum(1 for a, b in zip(frames, frames[1:]) if a != b)
+
+
+def test_incremental_streams_interleave(server):
+    _, switches = two_equal_streams(server, "u=3, i")
+    assert switches > 20, f"only {switches} switches between the two streams"
 
 
 def test_non_incremental_streams_go_one_after_another(server):
-    client = competing_client(server)
-    request(client, 1, "/big?mib=1&whole=1", "u=3")
-    request(client, 3, "/big?mib=1&whole=1", "u=3")
-    done, frames = read_all(client, {1, 3})
+    done, switches = two_equal_streams(server, "u=3")
     assert done == [1, 3]
-    switches = sum(1 for a, b in zip(frames, frames[1:]) if a != b)
     assert switches <= 3, f"{switches} switches: the streams interleaved"
-    client.close()
 
 
 def test_application_response_priority_is_honoured_and_passed_on(server):
     client = competing_client(server)
-    request(client, 1, "/big?mib=1&whole=1&priority=u%3D0", "u=6")  # the app raises it to u=0
-    request(client, 3, "/big?mib=1&whole=1", "u=1")
+    send_all(client,
+             request(client, 1, "/big?mib=1&whole=1&priority=u%3D0", "u=6"),  # the app raises it to u=0
+             request(client, 3, "/big?mib=1&whole=1", "u=1"))
     done, _ = read_all(client, {1, 3})
     assert done == [1, 3]
     headers = next(f for f in client.frames if isinstance(f, HeadersFrame) and f.stream_id == 1)
@@ -180,8 +191,8 @@ def test_application_response_priority_is_honoured_and_passed_on(server):
 ], ids=["weights-mapped", "rfc9218-wins"])
 def test_rfc7540_weights(server, signals, expected):
     client = competing_client(server)
-    for stream_id, (priority, weight) in zip((1, 3), signals):
-        request(client, stream_id, "/big?mib=1&whole=1", priority, weight=weight)
+    send_all(client, *(request(client, stream_id, "/big?mib=1&whole=1", priority, weight=weight)
+                       for stream_id, (priority, weight) in zip((1, 3), signals)))
     done, _ = read_all(client, {1, 3})
     assert done == expected
     client.close()
@@ -191,11 +202,11 @@ def test_browser_like_page_load_critical_resources_first(server):
     """Images are requested first (lower stream ids), then the HTML, CSS and scripts."""
     client = competing_client(server)
     images = [1 + 2 * i for i in range(12)]
-    for stream_id in images:
-        request(client, stream_id, "/big?mib=0.25&whole=1", "u=5, i")
     critical = {25: "u=0", 27: "u=1", 29: "u=1", 31: "u=2"}  # html, css, css, js
-    for stream_id, priority in critical.items():
-        request(client, stream_id, "/big?mib=0.5&whole=1", priority)
+    send_all(client, *(request(client, stream_id, "/big?mib=0.25&whole=1", "u=5, i")
+                       for stream_id in images),
+             *(request(client, stream_id, "/big?mib=0.5&whole=1", priority)
+               for stream_id, priority in critical.items()))
     done, _ = read_all(client, set(images) | set(critical))
     first = done[:len(critical)]
     assert set(first) == set(critical), f"completion order {done}"
@@ -251,11 +262,12 @@ def test_priority_flood_is_cut_off_with_memory_bounded(fresh_server):
 def test_low_urgency_stream_is_not_starved(server):
     """A slow reader keeps an urgent stream busy for seconds; a u=7 stream still finishes."""
     client = competing_client(server)
-    request(client, 1, "/big?mib=8&whole=1", "u=0")
-    request(client, 3, "/big?mib=0.0078125&whole=1", "u=7")  # 8 KiB: one turn's worth
+    send_all(client,
+             request(client, 1, "/big?mib=16&whole=1", "u=0"),
+             request(client, 3, "/big?mib=0.0078125&whole=1", "u=7"))  # 8 KiB: one turn's worth
 
     def slowly(frame, count):
-        time.sleep(0.002)  # about 8 MiB/s: stream 1 needs a second or more
+        time.sleep(0.002)  # about 8 MiB/s: stream 1 needs two seconds or more
 
     done, _ = read_all(client, {1, 3}, slowly)
     assert done == [3, 1]
