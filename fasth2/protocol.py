@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
-from collections import deque
 from functools import partial
 from typing import TYPE_CHECKING, Callable
 
@@ -35,6 +33,7 @@ from .priority import (PRIORITY_UPDATE_FRAME, SETTINGS_NO_RFC7540_PRIORITIES, Pe
                        from_rfc7540_weight, parse_priority)
 from .scheduler import SendScheduler
 from .stream import MIN_USEFUL_WINDOW, Stream
+from .workers import ThreadShare
 from .wsgi import base_environ, run_app
 
 if TYPE_CHECKING:
@@ -92,11 +91,9 @@ class H2Protocol(asyncio.Protocol):
         self._requests = 0  # requests received on this connection
         self._highest_request = 0  # the last stream id whose HEADERS we handled
         self._closed_stream_frames = 0  # counted during a read, charged after it
-        self._apps_running = 0  # app calls in flight, reset streams included
-        self._apps_lock = threading.Lock()  # the app threads decrement it
-        # Calls waiting because this connection already uses its share of the threads;
-        # guarded by _apps_lock, taken by the app threads as they finish.
-        self._waiting_apps: deque[tuple[dict, Stream]] = deque()
+        # App calls of this connection: at most half the pool's threads at once, so one
+        # client (one that stopped reading, say) cannot occupy them all.
+        self._apps = ThreadShare(server.workers, server.thread_share)
         self._last_activity = server.loop.time()
         self._last_sent = self._last_activity  # when DATA last went out
         self._paused_since = 0.0
@@ -446,7 +443,7 @@ class H2Protocol(asyncio.Protocol):
             self._reset(stream_id, ErrorCodes.PROTOCOL_ERROR)
             self.glitch("malformed requests")
             return
-        if max(self._apps_running, len(self.streams)) >= self.config.max_concurrent_streams:
+        if max(self._apps.running, len(self.streams)) >= self.config.max_concurrent_streams:
             # Reset streams whose app is still running count against the limit too.
             self._reset(stream_id, ErrorCodes.REFUSED_STREAM)
             self.glitch("refused streams")
@@ -477,32 +474,8 @@ class H2Protocol(asyncio.Protocol):
         update = self._priority_updates.take(stream_id)
         if update is not None:  # a PRIORITY_UPDATE came first: it is the newer signal
             stream.set_priority(parse_priority(update, stream.priority), True)
-        self._start_app(environ, stream)
+        self._apps.start(run_app, self.server.app, environ, stream)
         return stream
-
-    def _start_app(self, environ: dict, stream: Stream) -> None:
-        """Run the app for a stream, within this connection's share of the threads."""
-        with self._apps_lock:
-            if self._apps_running >= self.server.thread_share:
-                self._waiting_apps.append((environ, stream))
-                return
-            self._apps_running += 1
-        self.server.workers.submit(self._run_apps, environ, stream)
-
-    def _run_apps(self, environ: dict, stream: Stream) -> None:
-        """*App thread*: run an app call, then this connection's waiting ones, if any.
-
-        Taking the next waiting call here, under the same lock, keeps the share exact
-        without a round trip through the event loop per call.
-        """
-        app = self.server.app
-        while True:
-            run_app(app, environ, stream)
-            with self._apps_lock:
-                if not self._waiting_apps:
-                    self._apps_running -= 1
-                    return
-                environ, stream = self._waiting_apps.popleft()
 
     def _too_large(self, environ: dict) -> bool:
         limit = self.config.max_body_size

@@ -78,8 +78,7 @@ class Server:
         #: Live connections (their protocols), for graceful shutdown.
         self.connections: set = set()
         self.workers = WorkerPool(self.loop, config.threads)
-        #: App calls one HTTP/2 connection may have running at once: half the threads,
-        #: so that one client (say, one that stopped reading) cannot occupy them all.
+        #: App calls one HTTP/2 connection may have running at once (see ThreadShare).
         self.thread_share = max(1, config.threads // 2)
         self._servers: list[asyncio.AbstractServer] = []
         self._reaper: asyncio.Task | None = None

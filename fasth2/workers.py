@@ -106,3 +106,38 @@ class WorkerPool:
         self._closed = True
         for _ in self._threads:
             self._queue.put(None)
+
+
+class ThreadShare:
+    """A bounded share of a pool for one connection: at most ``limit`` calls running.
+
+    Calls past the share wait here; a thread finishing one of this connection's calls
+    takes the next waiting one itself, under the same lock, so the share costs no
+    round trip through the event loop.
+    """
+
+    def __init__(self, pool: WorkerPool, limit: int) -> None:
+        self._pool = pool
+        self._limit = limit
+        self._lock = threading.Lock()
+        self._waiting: deque = deque()
+        #: Calls running (including those of streams since reset) on the pool.
+        self.running = 0
+
+    def start(self, function: Callable, *args) -> None:
+        """Run ``function(*args)`` on the pool now, or once the share has room."""
+        with self._lock:
+            if self.running >= self._limit:
+                self._waiting.append((function, args))
+                return
+            self.running += 1
+        self._pool.submit(self._run, function, args)
+
+    def _run(self, function: Callable, args: tuple) -> None:
+        while True:
+            function(*args)
+            with self._lock:
+                if not self._waiting:
+                    self.running -= 1
+                    return
+                function, args = self._waiting.popleft()
