@@ -64,6 +64,20 @@ class ServerProcess:
         host = "localhost" if self.scheme == "https" else "127.0.0.1"
         return f"{self.scheme}://{host}:{self.port}"
 
+    def log_count(self, text: str, timeout: float = 5) -> int:
+        """How often ``text`` is in the log, waiting (up to ``timeout``) for a first one.
+
+        The log reaches us through a pipe and a reader thread, so a line the server
+        wrote before it answered may still be on its way when the answer arrives. Once
+        one is seen, a short pause lets any duplicate arrive too.
+        """
+        deadline = time.monotonic() + timeout
+        while text not in self.log and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if text in self.log:
+            time.sleep(0.2)
+        return self.log.count(text)
+
     def events(self) -> list[str]:
         """Lines the app recorded (see ``tests.apps.record``)."""
         return self.events_file.read_text().splitlines()

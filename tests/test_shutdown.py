@@ -51,7 +51,7 @@ def test_graceful_timeout_bounds_the_wait(fresh_server):
     server.signal(signal.SIGTERM)
     assert server.process.wait(10) == 0
     assert time.monotonic() - started < 4
-    assert "graceful timeout: aborting 1 unfinished streams" in server.log
+    assert server.log_count("graceful timeout: aborting 1 unfinished streams") == 1
     frames = []
     while (frame := raw.read_frame(5)) is not None:
         frames.append(frame)

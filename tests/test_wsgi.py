@@ -37,8 +37,8 @@ def test_app_error_before_response_is_500_and_logged_once(client, server):
     response = client.get("/error-before")
     assert response.status_code == 500
     assert response.text == "Internal Server Error"
-    assert server.log.count("ValueError: boom before the response") == 1
-    assert "Traceback (most recent call last)" in server.log
+    assert server.log_count("ValueError: boom before the response") == 1
+    assert server.log_count("Traceback (most recent call last)") >= 1
     assert client.get("/hello").status_code == 200  # the connection lives on
 
 
@@ -51,7 +51,7 @@ def test_app_error_mid_body_resets_stream(server):
     headers, body = raw.read_response(3)
     assert body == b"hello world\n"
     raw.close()
-    assert server.log.count("ValueError: boom mid-body") == 1
+    assert server.log_count("ValueError: boom mid-body") == 1
 
 
 @pytest.mark.parametrize("path", ["/bad-status", "/bad-header"])
