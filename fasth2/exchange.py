@@ -22,7 +22,7 @@ class Exchange:
     """
 
     __slots__ = ("protocol", "stream_id", "body", "aborted", "_limit", "_buffered",
-                 "_drained", "_waiting")
+                 "_drained", "_waiting", "_received")
 
     def __init__(self, protocol, stream_id: int, body, limit: int) -> None:
         self.protocol = protocol
@@ -38,6 +38,7 @@ class Exchange:
         # responses are one final piece and never need it.
         self._drained: threading.Condition | None = None
         self._waiting = False  # the app thread sleeps on _drained
+        self._received = 0  # request body bytes so far
 
     # -- the app thread's side ----------------------------------------------------
 
@@ -74,6 +75,11 @@ class Exchange:
         self.protocol.call_from_thread(self.reset, error_code)
 
     # -- the loop's side ----------------------------------------------------------
+
+    def body_allowed(self, size: int, limit: int | None) -> bool:
+        """Count ``size`` more request body bytes; False once past ``limit``."""
+        self._received += size
+        return limit is None or self._received <= limit
 
     def _on_output(self, headers: list | None, data: bytes, end: bool) -> None:
         raise NotImplementedError

@@ -23,6 +23,7 @@ import httptools
 from .body import EMPTY_BODY, RequestBody
 from .errors import StreamAborted
 from .exchange import Exchange
+from .limits import declared_too_large
 from .speedups import build_environ
 from .wsgi import base_environ, run_app
 
@@ -57,7 +58,7 @@ class H1Exchange(Exchange):
     """One HTTP/1.x request's response, framed for the wire."""
 
     __slots__ = ("version", "head", "keep_alive", "_chunked", "_finished", "responded",
-                 "_expect_continue", "environ", "_received")
+                 "_expect_continue", "environ")
 
     def __init__(self, protocol: "H1Protocol", number: int, body, limit: int, version: str,
                  head: bool, keep_alive: bool, environ: dict, expect_continue: bool) -> None:
@@ -70,12 +71,7 @@ class H1Exchange(Exchange):
         self._chunked = False
         self._finished = False
         self.responded = False  # the status line has gone out
-        self._received = 0  # request body bytes so far
 
-    def body_allowed(self, size: int, limit: int | None) -> bool:
-        """Count ``size`` more request body bytes; False once past ``limit``."""
-        self._received += size
-        return limit is None or self._received <= limit
 
     def start(self) -> None:
         """Its turn has come: run the app (after a 100 Continue, if asked for)."""
@@ -266,7 +262,7 @@ class H1Protocol(asyncio.Protocol):
         if fields:
             if b"upgrade" in fields and parser.should_upgrade() and self._divert_upgrade(fields, headers):
                 return
-            if self._too_large(fields.get(b"content-length")):
+            if declared_too_large(fields.get(b"content-length"), self.config.max_body_size):
                 self._fail(413, "Content Too Large")
                 return
             if b"transfer-encoding" in fields or fields.get(b"content-length", b"0") != b"0":
@@ -307,10 +303,6 @@ class H1Protocol(asyncio.Protocol):
             self._upgrade_refused = True
             return True
         return False
-
-    def _too_large(self, length: bytes | None) -> bool:
-        limit = self.config.max_body_size
-        return limit is not None and length is not None and (not length.isdigit() or int(length) > limit)
 
     def _can_upgrade_to_h2c(self, fields: dict, length: bytes) -> bool:
         """RFC 7540 §3.2: cleartext, ``Upgrade: h2c``, HTTP2-Settings, a sized body."""

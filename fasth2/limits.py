@@ -32,3 +32,8 @@ class Budget:
         self._tokens = min(self._capacity, self._tokens + (now - self._last) * self._rate) - cost
         self._last = now
         return self._tokens >= 0
+
+
+def declared_too_large(length: str | bytes | None, limit: int | None) -> bool:
+    """True if a request's Content-Length is over ``limit`` (or is not a number)."""
+    return limit is not None and length is not None and (not length.isdigit() or int(length) > limit)

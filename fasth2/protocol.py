@@ -27,7 +27,7 @@ from hyperframe.frame import GoAwayFrame
 from . import h2fast
 from .body import EMPTY_BODY, RequestBody
 from .errors import MalformedHeaders, StreamAborted
-from .limits import Budget
+from .limits import Budget, declared_too_large
 from .speedups import FrameScanner, build_environ, validate_request_headers
 from .priority import (PRIORITY_UPDATE_FRAME, SETTINGS_NO_RFC7540_PRIORITIES, PendingUpdates,
                        from_rfc7540_weight, parse_priority)
@@ -186,11 +186,7 @@ class H2Protocol(asyncio.Protocol):
             events = conn.receive_data(data)
         except ProtocolError as exc:
             log.debug("closing connection from %s: %s", self._environ["REMOTE_ADDR"], exc)
-            if conn.state_machine.state != ConnectionState.CLOSED:
-                # h2 queues GOAWAY for frame errors but not for a bad preface.
-                conn.close_connection(exc.error_code or ErrorCodes.PROTOCOL_ERROR)
-            self._shutdown_streams()
-            self._close_after_flush()
+            self._connection_error(exc.error_code or ErrorCodes.PROTOCOL_ERROR)
             return False
         try:
             for event in events:
@@ -200,9 +196,7 @@ class H2Protocol(asyncio.Protocol):
         except Exception:
             # A bug of ours: this connection ends, the others are unaffected.
             log.exception("internal error on a connection from %s", self._environ["REMOTE_ADDR"])
-            conn.close_connection(ErrorCodes.INTERNAL_ERROR)
-            self._shutdown_streams()
-            self._close_after_flush()
+            self._connection_error(ErrorCodes.INTERNAL_ERROR)
             return False
         return True
 
@@ -465,7 +459,7 @@ class H2Protocol(asyncio.Protocol):
         limit = self.config.max_requests_per_connection
         if limit and self._requests >= limit:
             self.shutdown()  # this one is served; the client opens a new connection
-        if self._too_large(environ):
+        if declared_too_large(environ.get("CONTENT_LENGTH"), self.config.max_body_size):
             stream.too_large()
             return stream
         signal = environ.get("HTTP_PRIORITY")
@@ -476,11 +470,6 @@ class H2Protocol(asyncio.Protocol):
             stream.set_priority(parse_priority(update, stream.priority), True)
         self._apps.start(run_app, self.server.app, environ, stream)
         return stream
-
-    def _too_large(self, environ: dict) -> bool:
-        limit = self.config.max_body_size
-        length = environ.get("CONTENT_LENGTH")
-        return limit is not None and length is not None and (not length.isdigit() or int(length) > limit)
 
     def _on_data(self, event: ev.DataReceived) -> None:
         """Request body: hand it to the app; acknowledge it once the app reads it."""
@@ -588,8 +577,10 @@ class H2Protocol(asyncio.Protocol):
             self._priority_updates.put(prioritized, bytes(payload[4:]))
 
     def _connection_error(self, code: ErrorCodes) -> None:
-        """End the connection with GOAWAY ``code``."""
-        self.conn.close_connection(code)
+        """End the connection with GOAWAY ``code`` (unless h2 already queued its own)."""
+        if self.conn.state_machine.state != ConnectionState.CLOSED:
+            # h2 queues GOAWAY itself for frame errors, but not for a bad preface.
+            self.conn.close_connection(code)
         self._shutdown_streams()
         self._close_after_flush()
 

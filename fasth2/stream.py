@@ -47,7 +47,7 @@ class Stream(Exchange):
 
     __slots__ = ("_pending", "_offset", "_counted", "_app_done", "_finished", "_sender",
                  "_wakeup", "_turn", "_poked", "priority", "rfc9218", "sched_queued",
-                 "sched_version", "_received", "stalled_since")
+                 "sched_version", "stalled_since")
 
     def __init__(self, protocol: "H2Protocol", stream_id: int, body, limit: int,
                  priority: Priority = DEFAULT) -> None:
@@ -67,14 +67,9 @@ class Stream(Exchange):
         self.rfc9218 = False
         self.sched_queued = False  # bookkeeping of SendScheduler
         self.sched_version = 0
-        self._received = 0  # request body bytes so far
         #: When the stream started waiting for its own window (0: it is not).
         self.stalled_since = 0.0
 
-    def body_allowed(self, size: int, limit: int | None) -> bool:
-        """Count ``size`` more request body bytes; False once past ``limit``."""
-        self._received += size
-        return limit is None or self._received <= limit
 
     def too_large(self) -> None:
         """Answer 413 without running the app (the declared body is over the limit)."""
