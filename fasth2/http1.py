@@ -94,11 +94,11 @@ class H1Exchange(Exchange):
         if end and self._chunked:
             out += b"0\r\n\r\n"
         protocol.write(out)
-        if not end:  # the final piece was never counted (see Exchange.submit)
-            protocol.release_when_writable(self, len(data))
         if end:
             self._finished = True
             protocol.exchange_finished(self)
+        else:  # only non-final pieces are counted (see Exchange.submit)
+            protocol.release_when_writable(self, len(data))
 
     def _head_block(self, headers: list) -> bytes:
         """Status line and headers, choosing the body framing."""

@@ -84,10 +84,10 @@ class Stream(Exchange):
         try:
             if headers is not None:
                 self._apply_response_priority(headers)
-                conn.send_headers(self.stream_id, headers,
-                                  end_stream=end and not data and not self._pending)
+                headers_only = end and not data and not self._pending
+                conn.send_headers(self.stream_id, headers, end_stream=headers_only)
                 self.protocol.flush_soon()
-                if end and not data and not self._pending:
+                if headers_only:
                     self._app_done = True
                     self._finish()
                     return
