@@ -445,3 +445,6 @@ def frame_data(unsigned int stream_id, bytes data, Py_ssize_t start, Py_ssize_t 
         position += size
         if position >= stop:
             return out
+
+
+include "_hpack.pxi"

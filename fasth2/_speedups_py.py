@@ -11,12 +11,18 @@ The hot paths:
 - ``split_authority``: host and port out of ``:authority`` (used by ``build_environ``);
 - ``validate_request_headers``: h2's inbound checks, in one pass (h2's are switched off);
 - ``frame_data``: a body slice as ready-to-send DATA frames, in one bytes object;
-- ``FrameScanner``: frame boundaries of the incoming stream, ahead of h2.
+- ``FrameScanner``: frame boundaries of the incoming stream, ahead of h2;
+- ``HpackEncoder`` / ``HpackDecoder``: HPACK for h2's ``conn.encoder`` / ``conn.decoder``.
+  Their pure twin is the ``hpack`` package itself (what h2 uses by default); the compiled
+  ones are held to it byte for byte by ``tests/test_hpack.py``.
 """
 
 from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
+
+from hpack import Decoder as HpackDecoder
+from hpack import Encoder as HpackEncoder
 
 from .errors import MalformedHeaders
 

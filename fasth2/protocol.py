@@ -28,7 +28,8 @@ from . import h2fast
 from .body import EMPTY_BODY, RequestBody
 from .errors import MalformedHeaders, StreamAborted
 from .limits import Budget, declared_too_large
-from .speedups import FrameScanner, build_environ, validate_request_headers
+from .speedups import (FrameScanner, HpackDecoder, HpackEncoder, build_environ,
+                       validate_request_headers)
 from .priority import (PRIORITY_UPDATE_FRAME, SETTINGS_NO_RFC7540_PRIORITIES, PendingUpdates,
                        from_rfc7540_weight, parse_priority)
 from .scheduler import SendScheduler
@@ -135,7 +136,9 @@ class H2Protocol(asyncio.Protocol):
         conn = h2.connection.H2Connection(_H2_CONFIG)
         conn.local_settings = _h2_settings(self.config)
         conn.max_inbound_frame_size = self.config.max_frame_size
-        conn.decoder.max_header_list_size = self.config.max_header_list_size
+        # HPACK in C (the hpack package itself in the pure build); same defaults as h2's.
+        conn.encoder = HpackEncoder()
+        conn.decoder = HpackDecoder(self.config.max_header_list_size)
         self.conn = conn
         self.scheduler = SendScheduler(self._can_send, self.loop.time)
         self._budget = Budget(self.config.glitch_budget, self.config.glitch_refill)

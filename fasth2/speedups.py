@@ -30,3 +30,5 @@ split_authority = implementation.split_authority
 FrameScanner = implementation.FrameScanner
 frame_data = implementation.frame_data
 validate_request_headers = implementation.validate_request_headers
+HpackDecoder = implementation.HpackDecoder
+HpackEncoder = implementation.HpackEncoder
