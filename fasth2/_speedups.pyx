@@ -447,4 +447,42 @@ def frame_data(unsigned int stream_id, bytes data, Py_ssize_t start, Py_ssize_t 
             return out
 
 
+def frame_headers(unsigned int stream_id, bytes block, Py_ssize_t max_frame_size,
+                  bint end_stream):
+    """An HPACK ``block`` as one HEADERS frame plus CONTINUATIONs, ready to write.
+
+    See ``fasth2._speedups_py.frame_headers`` for the full contract.
+    """
+    cdef Py_ssize_t length = PyBytes_GET_SIZE(block), frames, size, position = 0
+    cdef const char *source = PyBytes_AS_STRING(block)
+    cdef bytes out
+    cdef unsigned char *target
+    cdef unsigned char kind = 0x1, flags = 0x1 if end_stream else 0
+    if max_frame_size < 1:
+        raise ValueError("frame_headers: bad frame size")
+    frames = (length + max_frame_size - 1) // max_frame_size if length else 1
+    out = PyBytes_FromStringAndSize(NULL, length + 9 * frames)
+    target = <unsigned char *>PyBytes_AS_STRING(out)
+    while True:
+        size = length - position
+        if size > max_frame_size:
+            size = max_frame_size
+        target[0] = (size >> 16) & 0xFF
+        target[1] = (size >> 8) & 0xFF
+        target[2] = size & 0xFF
+        target[3] = kind
+        target[4] = flags | (0x4 if position + size >= length else 0)
+        target[5] = (stream_id >> 24) & 0x7F
+        target[6] = (stream_id >> 16) & 0xFF
+        target[7] = (stream_id >> 8) & 0xFF
+        target[8] = stream_id & 0xFF
+        memcpy(target + 9, source + position, size)
+        target += 9 + size
+        position += size
+        if position >= length:
+            return out
+        kind = 0x9
+        flags = 0
+
+
 include "_hpack.pxi"

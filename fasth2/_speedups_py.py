@@ -11,6 +11,7 @@ The hot paths:
 - ``split_authority``: host and port out of ``:authority`` (used by ``build_environ``);
 - ``validate_request_headers``: h2's inbound checks, in one pass (h2's are switched off);
 - ``frame_data``: a body slice as ready-to-send DATA frames, in one bytes object;
+- ``frame_headers``: an HPACK block as ready-to-send HEADERS + CONTINUATION frames;
 - ``FrameScanner``: frame boundaries of the incoming stream, ahead of h2;
 - ``HpackEncoder`` / ``HpackDecoder``: HPACK for h2's ``conn.encoder`` / ``conn.decoder``.
   Their pure twin is the ``hpack`` package itself (what h2 uses by default); the compiled
@@ -360,3 +361,26 @@ def frame_data(stream_id: int, data: bytes, start: int, length: int,
         position += size
         if last:
             return bytes(out)
+
+
+def frame_headers(stream_id: int, block: bytes, max_frame_size: int, end_stream: bool) -> bytes:
+    """An HPACK ``block`` as one HEADERS frame plus CONTINUATIONs, ready to write.
+
+    Pieces are at most ``max_frame_size``; END_STREAM (when ``end_stream``) is on the
+    HEADERS frame, END_HEADERS on the last piece (RFC 9113 §6.2, §6.10).
+    """
+    if max_frame_size < 1:
+        raise ValueError("frame_headers: bad frame size")
+    stream = stream_id.to_bytes(4, "big")
+    out = bytearray()
+    position = 0
+    kind, flags = 0x1, 0x1 if end_stream else 0
+    while True:
+        size = min(max_frame_size, len(block) - position)
+        last = position + size >= len(block)
+        out += size.to_bytes(3, "big") + bytes((kind, flags | (0x4 if last else 0))) + stream
+        out += block[position:position + size]
+        position += size
+        if last:
+            return bytes(out)
+        kind, flags = 0x9, 0

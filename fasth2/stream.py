@@ -85,7 +85,7 @@ class Stream(Exchange):
             if headers is not None:
                 self._apply_response_priority(headers)
                 headers_only = end and not data and not self._pending
-                conn.send_headers(self.stream_id, headers, end_stream=headers_only)
+                h2fast.send_headers(conn, self.stream_id, headers, headers_only)
                 self.protocol.flush_soon()
                 if headers_only:
                     self._app_done = True

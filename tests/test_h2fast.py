@@ -1,6 +1,7 @@
 """Our replacements for h2's internals behave exactly like h2 itself.
 
-- ``h2fast.send_data`` yields the bytes and the state h2's own ``send_data`` would;
+- ``h2fast.send_data`` and ``send_headers`` yield the bytes and the state h2's own
+  methods would;
 - ``validate_request_headers`` accepts exactly what h2's inbound validation accepts;
 - what ``encode_response_headers`` accepts always passes h2's outbound validation.
 Both speedups builds are checked.
@@ -32,8 +33,9 @@ def impl(request):
     return request.param
 
 
-def server_with_open_stream(max_frame_size: int, window: int) -> h2.connection.H2Connection:
-    """A server connection with stream 1 open, its response headers sent."""
+def server_with_open_stream(max_frame_size: int, window: int,
+                            respond: bool = True) -> h2.connection.H2Connection:
+    """A server connection with stream 1 open, its response headers sent if ``respond``."""
     conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
     conn.initiate_connection()
     settings_frame = SettingsFrame(0)
@@ -44,9 +46,54 @@ def server_with_open_stream(max_frame_size: int, window: int) -> h2.connection.H
                                      (":authority", "a"), (":path", "/")])
     conn.receive_data(PREFACE + settings_frame.serialize() + headers.serialize() +
                       WindowUpdateFrame(0, window_increment=window).serialize())
-    conn.send_headers(1, [(":status", "200")])
+    if respond:
+        conn.send_headers(1, [(":status", "200")])
     conn.data_to_send()
     return conn
+
+
+response_headers = st.lists(
+    st.tuples(st.sampled_from([b"content-type", b"x-a", b"set-cookie", b"server"]),
+              st.binary(max_size=12_000)), max_size=4)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from([16384, 20000]), st.sampled_from([b"200", b"404", b"503"]),
+       response_headers, st.sampled_from(["headers only", "body", "trailers"]))
+def test_send_headers_matches_h2(frame_size, status, extra, shape):
+    """Same bytes (CONTINUATIONs included) and the same h2 state as h2's send_headers."""
+    conns = [server_with_open_stream(frame_size, 1 << 20, respond=False) for _ in range(2)]
+    # h2 with its own (default) header handling switched off, as the server runs it.
+    for conn in conns:
+        conn.config.validate_outbound_headers = conn.config.normalize_outbound_headers = False
+    ours, theirs = conns
+    headers = [(b":status", status), *extra]
+    h2fast.send_headers(ours, 1, headers, shape == "headers only")
+    theirs.send_headers(1, headers, end_stream=shape == "headers only")
+    if shape == "trailers":
+        h2fast.send_headers(ours, 1, [(b"x-trailer", b"1")], True)
+        theirs.send_headers(1, [(b"x-trailer", b"1")], end_stream=True)
+    assert ours.data_to_send() == theirs.data_to_send()
+    assert ours.streams[1].state_machine.state == theirs.streams[1].state_machine.state
+    assert ours.state_machine.state == theirs.state_machine.state
+
+
+def test_send_headers_errors_like_h2():
+    conn = server_with_open_stream(16384, 65535, respond=False)
+    h2fast.send_headers(conn, 1, [(b":status", b"100")], False)  # informational: h2's path
+    h2fast.send_headers(conn, 1, [(b":status", b"200")], False)
+    with pytest.raises(ProtocolError):  # trailers need END_STREAM
+        h2fast.send_headers(conn, 1, [(b"x-trailer", b"1")], False)
+    with pytest.raises(ProtocolError):  # never opened
+        h2fast.send_headers(conn, 3, [(b":status", b"200")], False)
+
+
+def test_frame_headers_layout(impl):
+    frames = impl.frame_headers(3, b"abcdefg", 3, True)
+    assert frames == (b"\x00\x00\x03\x01\x01\x00\x00\x00\x03abc"
+                      b"\x00\x00\x03\x09\x00\x00\x00\x00\x03def"
+                      b"\x00\x00\x01\x09\x04\x00\x00\x00\x03g")
+    assert impl.frame_headers(5, b"", 16384, False) == b"\x00\x00\x00\x01\x04\x00\x00\x00\x05"
 
 
 @settings(max_examples=150, deadline=None)
@@ -152,3 +199,12 @@ def test_encoded_response_headers_pass_h2_outbound_validation(headers):
             continue
         list(validate_outbound_headers(encoded, flags))  # must not raise
     assert _speedups_py.DROPPED_RESPONSE_HEADERS >= {b"connection", b"te"}
+
+
+@pytest.mark.skipif(IMPLEMENTATIONS[1].values[0] is None, reason="not built")
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 2**31 - 1), st.binary(max_size=3000), st.integers(1, 1000), st.booleans())
+def test_differential_frame_headers(stream_id, block, frame_size, end):
+    compiled = IMPLEMENTATIONS[1].values[0]
+    assert (compiled.frame_headers(stream_id, block, frame_size, end) ==
+            _speedups_py.frame_headers(stream_id, block, frame_size, end))
