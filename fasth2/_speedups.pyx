@@ -225,9 +225,12 @@ cdef class FrameScanner:
     cdef bint _in_header_block
     cdef Py_ssize_t _headers_per_chunk
     cdef Py_ssize_t _headers_seen
+    cdef Py_ssize_t _max_frame_size
     cdef public Py_ssize_t empty_continuations
 
-    def __init__(self, Py_ssize_t preface_length=24, Py_ssize_t headers_per_chunk=32):
+    def __init__(self, Py_ssize_t preface_length=24, Py_ssize_t headers_per_chunk=32,
+                 Py_ssize_t max_frame_size=16384):
+        self._max_frame_size = max_frame_size
         self._skip = preface_length
         self._partial = b""
         self._in_header_block = False
@@ -236,7 +239,7 @@ cdef class FrameScanner:
         self.empty_continuations = 0
 
     def feed(self, bytes data):
-        """Scan ``data``; return the bytes for h2 and the zero-WINDOW_UPDATE stream ids."""
+        """Scan ``data``; return bytes for h2, zero-WINDOW_UPDATE stream ids, HEADERS tuples."""
         cdef list items = []
         cdef Py_ssize_t start = 0, pos = 0, end, step, length, stop
         cdef const unsigned char *p
@@ -274,6 +277,14 @@ cdef class FrameScanner:
                     pos += 13
                     start = pos
                     continue
+            if (kind == 0x1 and flags & 0x4 and not flags & 0x28 and not self._in_header_block
+                    and length <= self._max_frame_size and stream_id and end - pos >= 9 + length):
+                if pos > start:
+                    items.append(data[start:pos])
+                items.append((<object>stream_id, <object>flags, data[pos:pos + 9 + length]))
+                pos += 9 + length
+                start = pos
+                continue
             if kind == 0x1:
                 if self._headers_seen == self._headers_per_chunk:
                     if pos > start:

@@ -176,6 +176,7 @@ def encode_response_headers(status: str, headers: list) -> list:
 
 _WINDOW_UPDATE = 0x8
 _END_HEADERS = 0x4
+_PADDED_OR_PRIORITY = 0x8 | 0x20
 _HEADER_BLOCK_TYPES = (0x1, 0x5, 0x9)  # HEADERS, PUSH_PROMISE, CONTINUATION
 
 
@@ -188,12 +189,18 @@ class FrameScanner:
     but h2 would end the whole connection, so the server answers them itself. When
     nothing is removed the result is ``[data]``, the input object itself. Frames inside
     a header block are left alone (h2 rejects an interrupted header block as it must).
+    A complete HEADERS frame that holds a whole header block (END_HEADERS, no padding,
+    no priority fields, at most ``max_frame_size``) comes out on its own as a tuple
+    ``(stream_id, flags, frame_bytes)``: the server opens new streams from those
+    without h2's frame parsing (``h2fast.receive_headers``), or hands the bytes to h2.
     The bytes are also cut after every ``headers_per_chunk`` HEADERS frames: h2 parses a
     whole buffer before the server sees any event, so this paces how many new streams
     h2 opens before the server can refuse or reset them.
     """
 
-    def __init__(self, preface_length: int = 24, headers_per_chunk: int = 32) -> None:
+    def __init__(self, preface_length: int = 24, headers_per_chunk: int = 32,
+                 max_frame_size: int = 16384) -> None:
+        self._max_frame_size = max_frame_size
         self._skip = preface_length  # bytes still to pass before the next frame header
         self._partial = b""  # an incomplete frame header (or WINDOW_UPDATE) held back
         self._in_header_block = False
@@ -236,6 +243,15 @@ class FrameScanner:
                     pos += 13
                     start = pos
                     continue
+            if (kind == 0x1 and flags & _END_HEADERS and not flags & _PADDED_OR_PRIORITY
+                    and not self._in_header_block and length <= self._max_frame_size
+                    and stream_id and end - pos >= 9 + length):
+                if pos > start:
+                    items.append(data[start:pos])
+                items.append((stream_id, flags, data[pos:pos + 9 + length]))
+                pos += 9 + length
+                start = pos
+                continue
             if kind == 0x1:
                 if self._headers_seen == self._headers_per_chunk:
                     if pos > start:

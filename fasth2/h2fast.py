@@ -12,12 +12,42 @@ from __future__ import annotations
 
 from typing import Callable
 
-from h2.connection import ConnectionInputs, H2Connection
+from h2.connection import (AllowedStreamIDs, ConnectionInputs, ConnectionState, H2Connection,
+                           _decode_headers)
 from h2.exceptions import ProtocolError
 from h2.stream import StreamInputs
 from hyperframe.frame import DataFrame, HeadersFrame
 
 from .speedups import frame_data, frame_headers
+
+END_STREAM = 0x1  # the HEADERS frame flag
+
+
+def receive_headers(conn: H2Connection, stream_id: int, flags: int, frame: bytes) -> list:
+    """h2's events for a whole HEADERS frame (as FrameScanner cuts them out).
+
+    A frame that opens a new client stream within the stream limit is applied the way
+    h2's ``receive_data`` would apply it (HPACK decode, connection and stream state
+    machines, the same events and errors), without h2's frame buffer, hyperframe
+    objects and per-frame logging. Anything else goes to ``receive_data`` itself.
+    h2 prunes closed streams while it counts open ones; the fast path leaves that to
+    the first frame past ``len(conn.streams)`` reaching the limit, which keeps
+    ``conn.streams`` bounded by it.
+    """
+    if (stream_id <= conn.highest_inbound_stream_id or not stream_id & 1
+            or len(conn.streams) >= conn.local_settings.max_concurrent_streams
+            or conn.state_machine.state is ConnectionState.CLOSED):
+        return conn.receive_data(frame)
+    try:
+        headers = _decode_headers(conn.decoder, frame[9:])
+        events = conn.state_machine.process_input(ConnectionInputs.RECV_HEADERS)
+        stream = conn._begin_new_stream(stream_id, AllowedStreamIDs.ODD)
+        _, stream_events = stream.receive_headers(headers, bool(flags & END_STREAM),
+                                                  conn.config.header_encoding)
+    except ProtocolError as exc:  # as receive_data: GOAWAY queued, then raised
+        conn._terminate_connection(exc.error_code)
+        raise
+    return events + stream_events
 
 
 def send_headers(conn: H2Connection, stream_id: int, headers: list, end_stream: bool) -> None:

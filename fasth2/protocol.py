@@ -145,7 +145,7 @@ class H2Protocol(asyncio.Protocol):
         h2fast.watch_closed_streams(conn, self._on_closed_stream_frame)
         # PRIORITY_UPDATEs for streams not opened yet (RFC 9218 §7.1), bounded.
         self._priority_updates = PendingUpdates(2 * self.config.max_concurrent_streams)
-        self._scanner = FrameScanner()
+        self._scanner = FrameScanner(max_frame_size=self.config.max_frame_size)
         self.server.connections.add(self)
         if upgrade_settings is None:
             conn.initiate_connection()
@@ -182,11 +182,15 @@ class H2Protocol(asyncio.Protocol):
                 return
         self.flush()
 
-    def _receive(self, data: bytes) -> bool:
-        """Hand bytes to h2 and dispatch its events; False if the connection ended."""
+    def _receive(self, item: bytes | tuple) -> bool:
+        """Hand bytes (or a whole HEADERS frame, see FrameScanner) to h2 and dispatch
+        its events; False if the connection ended."""
         conn = self.conn
         try:
-            events = conn.receive_data(data)
+            if type(item) is bytes:
+                events = conn.receive_data(item)
+            else:
+                events = h2fast.receive_headers(conn, *item)
         except ProtocolError as exc:
             log.debug("closing connection from %s: %s", self._environ["REMOTE_ADDR"], exc)
             self._connection_error(exc.error_code or ErrorCodes.PROTOCOL_ERROR)

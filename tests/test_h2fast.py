@@ -208,3 +208,67 @@ def test_differential_frame_headers(stream_id, block, frame_size, end):
     compiled = IMPLEMENTATIONS[1].values[0]
     assert (compiled.frame_headers(stream_id, block, frame_size, end) ==
             _speedups_py.frame_headers(stream_id, block, frame_size, end))
+
+
+def _request_frames(requests: list) -> bytes:
+    """Client bytes (preface, SETTINGS, then HEADERS frames) for ``requests``."""
+    encoder = Encoder()
+    data = PREFACE + SettingsFrame(0).serialize()
+    for stream_id, headers, end in requests:
+        frame = HeadersFrame(stream_id, flags=["END_HEADERS"] + (["END_STREAM"] if end else []))
+        frame.data = encoder.encode(headers)
+        data += frame.serialize()
+    return data
+
+
+def _server(max_streams: int = 100) -> h2.connection.H2Connection:
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(
+        client_side=False, header_encoding=None, validate_inbound_headers=False,
+        normalize_inbound_headers=False))
+    conn.local_settings = h2.settings.Settings(
+        client=False, initial_values={SettingCodes.MAX_CONCURRENT_STREAMS: max_streams})
+    conn.initiate_connection()
+    conn.decoder.max_header_list_size = 2000  # so that x-big below is an HPACK bomb
+    return conn
+
+
+def _outcome(conn, feed) -> list:
+    """Events (as text) or the error class, per item, then h2's state and output."""
+    results = []
+    for item in feed:
+        try:
+            events = (conn.receive_data(item) if type(item) is bytes
+                      else h2fast.receive_headers(conn, *item))
+            results.append([repr(event) for event in events])
+        except ProtocolError as exc:
+            results.append(type(exc).__name__)
+            break
+    streams = {sid: s.state_machine.state for sid, s in conn.streams.items() if not s.closed}
+    return [results, streams, conn.highest_inbound_stream_id, conn.state_machine.state,
+            conn.data_to_send()]
+
+
+GET = [(b":method", b"GET"), (b":scheme", b"http"), (b":path", b"/"), (b":authority", b"a")]
+requests = st.lists(st.tuples(
+    st.integers(0, 12).map(lambda n: 2 * n + 1) | st.integers(1, 6).map(lambda n: 2 * n),
+    st.sampled_from([GET, GET + [(b"content-length", b"x")], GET + [(b"content-length", b"3")],
+                     GET + [(b"x-big", b"v" * 5000)], [(b":status", b"200")]]),
+    st.booleans()), min_size=1, max_size=10)
+
+
+@settings(max_examples=200, deadline=None)
+@given(requests, st.sampled_from([3, 100]))
+def test_receive_headers_matches_h2(reqs, max_streams):
+    """Same events, errors, stream states and output as h2's receive_data, whatever the
+    stream ids (too low, even), headers (bad content-length, HPACK bomb) or stream limit."""
+    data = _request_frames(reqs)
+    scanner = _speedups_py.FrameScanner()
+    ours = _outcome(_server(max_streams), scanner.feed(data))
+    theirs = _outcome(_server(max_streams), [data])
+    # h2 reports every event of one receive_data call together, or only the error.
+    flat = [e for r in ours[0] if type(r) is list for e in r]
+    if type(ours[0][-1]) is str:
+        assert theirs[0] == [ours[0][-1]]
+    else:
+        assert theirs[0] == [flat]
+    assert ours[1:] == theirs[1:]

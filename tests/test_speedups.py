@@ -118,8 +118,10 @@ def _stream_bytes() -> bytes:
             WindowUpdateFrame(3, window_increment=5).serialize())
 
 
-def _flatten(items: list) -> tuple[bytes, list]:
-    return b"".join(i for i in items if type(i) is bytes), [i for i in items if type(i) is int]
+def _flatten(items: list) -> tuple[bytes, list, list]:
+    """All bytes in order (HEADERS tuples included), zero-update stream ids, HEADERS tuples."""
+    passed = b"".join(i if type(i) is bytes else i[2] for i in items if type(i) is not int)
+    return passed, [i for i in items if type(i) is int], [i for i in items if type(i) is tuple]
 
 
 @pytest.mark.parametrize("piece", [1, 2, 7, 13, 10_000])
@@ -129,8 +131,11 @@ def test_scanner_removes_only_zero_stream_window_updates(impl, piece):
     items = []
     for start in range(0, len(data), piece):
         items += scanner.feed(data[start:start + piece])
-    passed, zeros = _flatten(items)
+    passed, zeros, headers = _flatten(items)
     assert zeros == [1]
+    # The HEADERS frame comes out on its own when it arrived whole.
+    assert [h[:2] for h in headers] in ([(1, 0x4)], [])
+    assert len(headers) == 1 or piece < 20
     assert passed == data.replace(WindowUpdateFrame(1, window_increment=0).serialize(), b"")
 
 
@@ -207,7 +212,7 @@ def test_differential_frame_scanner(frames, cuts):
             items += scanner.feed(data[pos:pos + step])
             pos += step
             index += 1
-        results.append(_flatten(items))
+        results.append(items)
     assert results[0] == results[1]
 
 
@@ -239,11 +244,27 @@ def test_differential_frame_data(stream_id, data, draw, frame_size, end):
 
 def test_scanner_paces_new_streams(impl):
     """At most ``headers_per_chunk`` HEADERS frames per item handed to h2."""
-    frames = b"".join(HeadersFrame(1 + 2 * i, data=b"\x82", flags=["END_HEADERS"]).serialize()
-                      for i in range(100))
+    frames = b"".join(HeadersFrame(1 + 2 * i, data=b"\x82", flags=["END_HEADERS", "PRIORITY"])
+                      .serialize() for i in range(100))
     items = impl.FrameScanner(0, 32).feed(frames)
     assert b"".join(items) == frames
-    assert [len(item) // 10 for item in items] == [32, 32, 32, 4]
+    assert [len(item) // 15 for item in items] == [32, 32, 32, 4]
+
+
+def test_scanner_extracts_whole_header_blocks(impl):
+    """Simple HEADERS frames come out as (stream id, flags, frame); others stay bytes."""
+    simple = HeadersFrame(1, data=b"\x82\x86", flags=["END_HEADERS", "END_STREAM"]).serialize()
+    padded = HeadersFrame(3, data=b"\x82", flags=["END_HEADERS", "PADDED"], pad_length=2).serialize()
+    unfinished = HeadersFrame(5, data=b"\x82").serialize()  # a CONTINUATION should follow
+    large = HeadersFrame(7, data=b"\x00" * 20000, flags=["END_HEADERS"]).serialize()
+    data = SettingsFrame(0).serialize() + simple + padded + simple + unfinished + simple + large
+    items = impl.FrameScanner(0).feed(data)
+    settings_frame = SettingsFrame(0).serialize()
+    assert items == [settings_frame, (1, 0x5, simple), padded, (1, 0x5, simple),
+                     unfinished + simple + large]
+    # Cut in the middle: h2 gets it (its buffer joins the pieces).
+    scanner = impl.FrameScanner(0)
+    assert scanner.feed(simple[:10]) + scanner.feed(simple[10:]) == [simple[:10], simple[10:]]
 
 
 def test_scanner_counts_empty_continuations(impl):
