@@ -214,6 +214,12 @@ def encode_response_headers(status, headers):
     return result
 
 
+# Bounds of one run of DATA frames joined per stream (as in the twin).
+cdef enum:
+    RUN_FRAMES = 256
+    RUN_STREAMS = 32
+
+
 cdef class FrameScanner:
     """Walks the incoming byte stream frame by frame, ahead of h2.
 
@@ -239,15 +245,36 @@ cdef class FrameScanner:
         self.empty_continuations = 0
 
     def feed(self, bytes data):
-        """Scan ``data``; return bytes for h2, zero-WINDOW_UPDATE stream ids, HEADERS tuples."""
+        """Scan ``data``; return bytes for h2, zero-WINDOW_UPDATE ids, DATA/HEADERS tuples."""
         cdef list items = []
-        cdef Py_ssize_t start = 0, pos = 0, end, step, length, stop
+        cdef Py_ssize_t offset = 0, need
+        cdef bytes held
+        while PyBytes_GET_SIZE(self._partial):
+            held = self._partial
+            need = self._held_size(held) - PyBytes_GET_SIZE(held)
+            if need > PyBytes_GET_SIZE(data) - offset:
+                self._partial = held + data[offset:]
+                return items
+            self._partial = b""
+            self._scan(held + data[offset:offset + need], 0, items)
+            offset += need
+        return self._scan(data, offset, items)
+
+    cdef Py_ssize_t _held_size(self, bytes held):
+        cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(held)
+        cdef Py_ssize_t length
+        if PyBytes_GET_SIZE(held) < 9:
+            return 9
+        length = (<Py_ssize_t>p[0] << 16) | (<Py_ssize_t>p[1] << 8) | p[2]
+        if p[3] == 0x8 and length == 4:
+            return 13
+        return 9 + length if length <= self._max_frame_size else 9
+
+    cdef list _scan(self, bytes data, Py_ssize_t pos, list items):
+        cdef Py_ssize_t start = pos, end, step, length, stop
         cdef const unsigned char *p
         cdef unsigned char kind, flags
         cdef unsigned long stream_id, increment
-        if PyBytes_GET_SIZE(self._partial):
-            data = self._partial + data
-            self._partial = b""
         end = PyBytes_GET_SIZE(data)
         p = <const unsigned char *>PyBytes_AS_STRING(data)
         while pos < end:
@@ -277,12 +304,21 @@ cdef class FrameScanner:
                     pos += 13
                     start = pos
                     continue
-            if (kind == 0x1 and flags & 0x4 and not flags & 0x28 and not self._in_header_block
-                    and length <= self._max_frame_size and stream_id and end - pos >= 9 + length):
+            if ((kind == 0x0 or kind == 0x1 and flags & 0x4) and not flags & 0x28
+                    and not self._in_header_block and length <= self._max_frame_size
+                    and stream_id):
+                if end - pos < 9 + length:  # wait for the rest (at most max_frame_size)
+                    self._partial = data[pos:]
+                    break
                 if pos > start:
                     items.append(data[start:pos])
-                items.append((<object>stream_id, <object>flags, data[pos:pos + 9 + length]))
-                pos += 9 + length
+                if kind == 0x0 and length:
+                    pos = self._data_run(data, p, pos, end, items)
+                else:
+                    payload = data[pos + 9:pos + 9 + length]
+                    items.append((<object>kind, <object>stream_id, <object>flags,
+                                  [payload] if kind == 0x0 else payload))
+                    pos += 9 + length
                 start = pos
                 continue
             if kind == 0x1:
@@ -299,11 +335,59 @@ cdef class FrameScanner:
             pos += 9
             self._skip = length
         stop = end - PyBytes_GET_SIZE(self._partial)
-        if start == 0 and stop == end and not items:
-            return [data]
-        if stop > start:
-            items.append(data[start:stop])
+        if stop > start:  # (all of it untouched: the input object itself, no copy)
+            items.append(data if start == 0 and stop == end else data[start:stop])
         return items
+
+    cdef Py_ssize_t _data_run(self, bytes data, const unsigned char *p, Py_ssize_t pos,
+                              Py_ssize_t end, list items) except -1:
+        """Cut out the run of whole, non-empty DATA frames at ``pos``: one item per stream.
+
+        See ``fasth2._speedups_py.FrameScanner._data_run``.
+        """
+        cdef unsigned long stream_ids[RUN_STREAMS]
+        cdef unsigned char flag_sets[RUN_STREAMS]
+        cdef Py_ssize_t starts[RUN_FRAMES]
+        cdef Py_ssize_t lengths[RUN_FRAMES]
+        cdef int owners[RUN_FRAMES]
+        cdef int streams = 0, frames = 0, k, f
+        cdef Py_ssize_t length
+        cdef unsigned char flags
+        cdef unsigned long stream_id
+        cdef list payloads
+        while end - pos >= 9 and frames < RUN_FRAMES:
+            length = (<Py_ssize_t>p[pos] << 16) | (<Py_ssize_t>p[pos + 1] << 8) | p[pos + 2]
+            flags = p[pos + 4]
+            stream_id = (((<unsigned long>p[pos + 5] & 0x7F) << 24) | (<unsigned long>p[pos + 6] << 16)
+                         | (<unsigned long>p[pos + 7] << 8) | p[pos + 8])
+            if (p[pos + 3] != 0x0 or flags & 0x28 or length == 0
+                    or length > self._max_frame_size or stream_id == 0 or end - pos < 9 + length):
+                break
+            k = 0
+            while k < streams and stream_ids[k] != stream_id:
+                k += 1
+            if k == streams:
+                if streams == RUN_STREAMS:
+                    break
+                stream_ids[k] = stream_id
+                flag_sets[k] = 0
+                streams += 1
+            elif flag_sets[k] & 0x1:  # END_STREAM already seen
+                break
+            flag_sets[k] |= flags
+            starts[frames] = pos + 9
+            lengths[frames] = length
+            owners[frames] = k
+            frames += 1
+            pos += 9 + length
+        for k in range(streams):
+            payloads = []
+            for f in range(frames):
+                if owners[f] == k:
+                    payloads.append(PyBytes_FromStringAndSize(<const char *>p + starts[f],
+                                                              lengths[f]))
+            items.append((0x0, <object>stream_ids[k], <object>flag_sets[k], payloads))
+        return pos
 
 
 # Bits for the pseudo-headers seen in one header block.
@@ -456,6 +540,44 @@ def frame_data(unsigned int stream_id, bytes data, Py_ssize_t start, Py_ssize_t 
         position += size
         if position >= stop:
             return out
+
+
+def data_frames(unsigned int stream_id, bytes data, Py_ssize_t start, Py_ssize_t length,
+                Py_ssize_t max_frame_size, bint end_stream):
+    """The frames of ``frame_data`` as pieces: 9-byte headers and memoryview payloads.
+
+    See ``fasth2._speedups_py.data_frames`` for the full contract.
+    """
+    cdef Py_ssize_t size, position, stop
+    cdef list pieces = []
+    cdef object view = memoryview(data)
+    cdef bytes header
+    cdef unsigned char *target
+    if start < 0 or length < 0 or start + length > PyBytes_GET_SIZE(data) or max_frame_size < 1:
+        raise ValueError("data_frames: slice outside the data, or bad frame size")
+    position = start
+    stop = start + length
+    while True:
+        size = stop - position
+        if size > max_frame_size:
+            size = max_frame_size
+        header = PyBytes_FromStringAndSize(NULL, 9)
+        target = <unsigned char *>PyBytes_AS_STRING(header)
+        target[0] = (size >> 16) & 0xFF
+        target[1] = (size >> 8) & 0xFF
+        target[2] = size & 0xFF
+        target[3] = 0
+        target[4] = 1 if (end_stream and position + size >= stop) else 0
+        target[5] = (stream_id >> 24) & 0x7F
+        target[6] = (stream_id >> 16) & 0xFF
+        target[7] = (stream_id >> 8) & 0xFF
+        target[8] = stream_id & 0xFF
+        pieces.append(header)
+        if size:
+            pieces.append(view[position:position + size])
+        position += size
+        if position >= stop:
+            return pieces
 
 
 def frame_headers(unsigned int stream_id, bytes block, Py_ssize_t max_frame_size,

@@ -15,38 +15,90 @@ from typing import Callable
 from h2.connection import (AllowedStreamIDs, ConnectionInputs, ConnectionState, H2Connection,
                            _decode_headers)
 from h2.exceptions import ProtocolError
-from h2.stream import StreamInputs
+from h2.stream import StreamInputs, StreamState
 from hyperframe.frame import DataFrame, HeadersFrame
 
-from .speedups import frame_data, frame_headers
+from .speedups import data_frames, frame_data, frame_headers
 
-END_STREAM = 0x1  # the HEADERS frame flag
+DATA = 0x0  # frame type
+END_STREAM = 0x1  # flag of DATA and HEADERS frames
+_CAN_RECEIVE_DATA = (StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL)
 
 
-def receive_headers(conn: H2Connection, stream_id: int, flags: int, frame: bytes) -> list:
-    """h2's events for a whole HEADERS frame (as FrameScanner cuts them out).
+def receive_frame(conn: H2Connection, kind: int, stream_id: int, flags: int,
+                  payload: bytes | list) -> list:
+    """h2's events for whole frames as FrameScanner cuts them out: one HEADERS frame
+    (``payload`` its header block), or a stream's DATA frames of one read (``payload``
+    their payloads, ``flags`` the last one's).
 
-    A frame that opens a new client stream within the stream limit is applied the way
-    h2's ``receive_data`` would apply it (HPACK decode, connection and stream state
-    machines, the same events and errors), without h2's frame buffer, hyperframe
-    objects and per-frame logging. Anything else goes to ``receive_data`` itself.
-    h2 prunes closed streams while it counts open ones; the fast path leaves that to
-    the first frame past ``len(conn.streams)`` reaching the limit, which keeps
-    ``conn.streams`` bounded by it.
+    The common cases, DATA on a stream that can receive it and HEADERS opening a new
+    client stream within the stream limit, are applied the way h2's ``receive_data``
+    would apply them (flow control, HPACK, state machines, the same events and errors)
+    without h2's frame buffer, hyperframe objects and per-frame logging (h2 formats a
+    hex dump of every DATA frame for a trace message nobody reads). A stream's DATA
+    frames are applied as one: one DataReceived with all their bytes. Anything else
+    goes to ``receive_data`` itself, frame for frame.
     """
-    if (stream_id <= conn.highest_inbound_stream_id or not stream_id & 1
-            or len(conn.streams) >= conn.local_settings.max_concurrent_streams
-            or conn.state_machine.state is ConnectionState.CLOSED):
-        return conn.receive_data(frame)
     try:
-        headers = _decode_headers(conn.decoder, frame[9:])
-        events = conn.state_machine.process_input(ConnectionInputs.RECV_HEADERS)
-        stream = conn._begin_new_stream(stream_id, AllowedStreamIDs.ODD)
-        _, stream_events = stream.receive_headers(headers, bool(flags & END_STREAM),
-                                                  conn.config.header_encoding)
+        if kind == DATA:
+            events = _receive_data(conn, stream_id, flags, payload)
+        else:
+            events = _receive_headers(conn, stream_id, flags, payload)
     except ProtocolError as exc:  # as receive_data: GOAWAY queued, then raised
         conn._terminate_connection(exc.error_code)
         raise
+    if events is None:
+        return conn.receive_data(_reframe(kind, stream_id, flags, payload))
+    return events
+
+
+def _reframe(kind: int, stream_id: int, flags: int, payload: bytes | list) -> bytes:
+    """The frames back as bytes (END_STREAM can only be on the last DATA frame)."""
+    pieces = payload if kind == DATA else [payload]
+    ids = stream_id.to_bytes(4, "big")
+    head = bytes((kind, flags & ~END_STREAM)) + ids
+    last = bytes((kind, flags)) + ids
+    return b"".join(len(piece).to_bytes(3, "big") + (last if i == len(pieces) - 1 else head)
+                    + piece for i, piece in enumerate(pieces))
+
+
+def _receive_data(conn: H2Connection, stream_id: int, flags: int, payloads: list) -> list | None:
+    stream = conn.streams.get(stream_id)
+    if stream is None or stream.state_machine.state not in _CAN_RECEIVE_DATA:
+        return None  # closed or unknown streams: h2's own answers
+    data = b"".join(payloads)
+    if len(payloads) > 1 and not _fits(conn, stream, len(data)):
+        # Some frame breaks a limit: frame by frame, so that the error is h2's, at the
+        # frame h2 would find it.
+        return None
+    events = conn.state_machine.process_input(ConnectionInputs.RECV_DATA)
+    conn._inbound_flow_control_window_manager.window_consumed(len(data))
+    frames, stream_events = stream.receive_data(data, bool(flags & END_STREAM), len(data))
+    conn._prepare_for_sending(frames)
+    return events + stream_events
+
+
+def _fits(conn: H2Connection, stream, size: int) -> bool:
+    """True if ``size`` more body bytes break neither window nor content-length."""
+    expected = stream._expected_content_length
+    return (size <= conn._inbound_flow_control_window_manager.current_window_size
+            and size <= stream._inbound_window_manager.current_window_size
+            and (expected is None or stream._actual_content_length + size <= expected))
+
+
+def _receive_headers(conn: H2Connection, stream_id: int, flags: int, block: bytes) -> list | None:
+    # h2 prunes closed streams while it counts open ones; this path leaves that to the
+    # first HEADERS after ``len(conn.streams)`` reaches the limit, which keeps
+    # ``conn.streams`` bounded by it.
+    if (stream_id <= conn.highest_inbound_stream_id or not stream_id & 1
+            or len(conn.streams) >= conn.local_settings.max_concurrent_streams
+            or conn.state_machine.state is ConnectionState.CLOSED):
+        return None
+    headers = _decode_headers(conn.decoder, block)
+    events = conn.state_machine.process_input(ConnectionInputs.RECV_HEADERS)
+    stream = conn._begin_new_stream(stream_id, AllowedStreamIDs.ODD)
+    _, stream_events = stream.receive_headers(headers, bool(flags & END_STREAM),
+                                              conn.config.header_encoding)
     return events + stream_events
 
 
@@ -76,12 +128,14 @@ def send_headers(conn: H2Connection, stream_id: int, headers: list, end_stream: 
 
 
 def send_data(conn: H2Connection, stream_id: int, data: bytes, start: int, length: int,
-              end_stream: bool) -> None:
+              end_stream: bool, pieces: list | None = None) -> None:
     """Queue ``data[start:start + length]`` on a stream as DATA frames.
 
     The caller guarantees ``length <= conn.local_flow_control_window(stream_id)``; frames
     are cut at the peer's max frame size. Raises h2's errors (StreamClosedError,
-    ProtocolError) where h2's own ``send_data`` would.
+    ProtocolError) where h2's own ``send_data`` would. With ``pieces`` (a list the
+    caller writes with ``transport.writelines``) the frames are appended there as
+    headers and memoryviews of ``data``, after whatever h2 had queued: no copy.
     """
     stream = conn.streams.get(stream_id)
     if stream is None:
@@ -92,8 +146,14 @@ def send_data(conn: H2Connection, stream_id: int, data: bytes, start: int, lengt
         stream.state_machine.process_input(StreamInputs.SEND_END_STREAM)
     stream.outbound_flow_control_window -= length
     conn.outbound_flow_control_window -= length
-    conn._data_to_send += frame_data(stream_id, data, start, length,
-                                     conn.max_outbound_frame_size, end_stream)
+    if pieces is None:
+        conn._data_to_send += frame_data(stream_id, data, start, length,
+                                         conn.max_outbound_frame_size, end_stream)
+        return
+    if conn._data_to_send:
+        pieces.append(conn.data_to_send())
+    pieces.extend(data_frames(stream_id, data, start, length, conn.max_outbound_frame_size,
+                              end_stream))
 
 
 def watch_closed_streams(conn: H2Connection, on_closed: Callable[[], None]) -> None:

@@ -99,6 +99,9 @@ class H2Protocol(asyncio.Protocol):
         self._last_sent = self._last_activity  # when DATA last went out
         self._paused_since = 0.0
         self._environ: dict = {}
+        #: Frames queued outside h2 (see h2fast.send_data), written before h2's next
+        #: bytes. None over TLS: there every piece would become a TLS record of its own.
+        self.pieces: list | None = None if server.config.tls else []
 
     # -- transport callbacks ------------------------------------------------------
 
@@ -183,14 +186,14 @@ class H2Protocol(asyncio.Protocol):
         self.flush()
 
     def _receive(self, item: bytes | tuple) -> bool:
-        """Hand bytes (or a whole HEADERS frame, see FrameScanner) to h2 and dispatch
-        its events; False if the connection ended."""
+        """Hand bytes (or a whole DATA/HEADERS frame, see FrameScanner) to h2 and
+        dispatch its events; False if the connection ended."""
         conn = self.conn
         try:
             if type(item) is bytes:
                 events = conn.receive_data(item)
             else:
-                events = h2fast.receive_headers(conn, *item)
+                events = h2fast.receive_frame(conn, *item)
         except ProtocolError as exc:
             log.debug("closing connection from %s: %s", self._environ["REMOTE_ADDR"], exc)
             self._connection_error(exc.error_code or ErrorCodes.PROTOCOL_ERROR)
@@ -254,11 +257,19 @@ class H2Protocol(asyncio.Protocol):
     # -- writing ------------------------------------------------------------------
 
     def flush(self) -> None:
-        """Write everything h2 has queued, in one call."""
+        """Write everything queued (body pieces, then what h2 queued after), in one call."""
         self._flush_scheduled = False
         self._unflushed = 0
         data = self.conn.data_to_send()
-        if data and not self._closed and not self.transport.is_closing():
+        pieces = self.pieces
+        writable = not self._closed and not self.transport.is_closing()
+        if pieces:
+            self.pieces = []
+            if data:
+                pieces.append(data)
+            if writable:
+                self.transport.writelines(pieces)
+        elif data and writable:
             self.transport.write(data)
 
     def flush_soon(self) -> None:

@@ -29,6 +29,7 @@ encode_response_headers = implementation.encode_response_headers
 split_authority = implementation.split_authority
 FrameScanner = implementation.FrameScanner
 frame_data = implementation.frame_data
+data_frames = implementation.data_frames
 frame_headers = implementation.frame_headers
 validate_request_headers = implementation.validate_request_headers
 HpackDecoder = implementation.HpackDecoder

@@ -34,6 +34,9 @@ _TOO_LARGE_HEADERS = encode_response_headers("413 Content Too Large", [
 
 # Below this much window a stream waits for more rather than send a sliver of a frame.
 MIN_USEFUL_WINDOW = 512
+# From this many bytes a send step's frames reference the body instead of copying it:
+# below it, copying into one coalesced write is cheaper than the extra pieces.
+ZERO_COPY_MIN = 32 * 1024
 
 # What a send attempt ended with.
 DONE = 0  # nothing left to send for now
@@ -174,7 +177,8 @@ class Stream(Exchange):
                 else:
                     self._offset = start + size
                 last = self._app_done and not pending
-                h2fast.send_data(conn, sid, chunk, start, size, last)
+                pieces = protocol.pieces if size >= ZERO_COPY_MIN else None
+                h2fast.send_data(conn, sid, chunk, start, size, last, pieces)
                 if self._counted:  # counted bytes come first: the final piece is last
                     counted = min(size, self._counted)
                     self._counted -= counted

@@ -118,9 +118,16 @@ def _stream_bytes() -> bytes:
             WindowUpdateFrame(3, window_increment=5).serialize())
 
 
+def _reframe(item: tuple) -> bytes:
+    kind, stream_id, flags, payload = item
+    pieces = payload if kind == 0 else [payload]
+    return b"".join(len(piece).to_bytes(3, "big") + bytes((kind, flags)) + stream_id.to_bytes(4, "big")
+                    + piece for piece in pieces)
+
+
 def _flatten(items: list) -> tuple[bytes, list, list]:
-    """All bytes in order (HEADERS tuples included), zero-update stream ids, HEADERS tuples."""
-    passed = b"".join(i if type(i) is bytes else i[2] for i in items if type(i) is not int)
+    """All bytes in order (cut-out frames included), zero-update stream ids, cut-out frames."""
+    passed = b"".join(i if type(i) is bytes else _reframe(i) for i in items if type(i) is not int)
     return passed, [i for i in items if type(i) is int], [i for i in items if type(i) is tuple]
 
 
@@ -131,11 +138,12 @@ def test_scanner_removes_only_zero_stream_window_updates(impl, piece):
     items = []
     for start in range(0, len(data), piece):
         items += scanner.feed(data[start:start + piece])
-    passed, zeros, headers = _flatten(items)
+    passed, zeros, frames = _flatten(items)
     assert zeros == [1]
-    # The HEADERS frame comes out on its own when it arrived whole.
-    assert [h[:2] for h in headers] in ([(1, 0x4)], [])
-    assert len(headers) == 1 or piece < 20
+    # HEADERS and DATA come out on their own when they arrived whole.
+    cut_out = [frame[:3] for frame in frames]
+    assert cut_out in ([], [(1, 1, 0x4)], [(0, 1, 0)], [(1, 1, 0x4), (0, 1, 0)])
+    assert len(cut_out) == 2 or piece < 20
     assert passed == data.replace(WindowUpdateFrame(1, window_increment=0).serialize(), b"")
 
 
@@ -252,7 +260,7 @@ def test_scanner_paces_new_streams(impl):
 
 
 def test_scanner_extracts_whole_header_blocks(impl):
-    """Simple HEADERS frames come out as (stream id, flags, frame); others stay bytes."""
+    """Simple HEADERS frames come out as (type, stream id, flags, payload); others stay bytes."""
     simple = HeadersFrame(1, data=b"\x82\x86", flags=["END_HEADERS", "END_STREAM"]).serialize()
     padded = HeadersFrame(3, data=b"\x82", flags=["END_HEADERS", "PADDED"], pad_length=2).serialize()
     unfinished = HeadersFrame(5, data=b"\x82").serialize()  # a CONTINUATION should follow
@@ -260,11 +268,12 @@ def test_scanner_extracts_whole_header_blocks(impl):
     data = SettingsFrame(0).serialize() + simple + padded + simple + unfinished + simple + large
     items = impl.FrameScanner(0).feed(data)
     settings_frame = SettingsFrame(0).serialize()
-    assert items == [settings_frame, (1, 0x5, simple), padded, (1, 0x5, simple),
-                     unfinished + simple + large]
-    # Cut in the middle: h2 gets it (its buffer joins the pieces).
+    whole = (1, 1, 0x5, b"\x82\x86")
+    assert items == [settings_frame, whole, padded, whole, unfinished + simple + large]
+    # Cut in the middle: held back until whole.
     scanner = impl.FrameScanner(0)
-    assert scanner.feed(simple[:10]) + scanner.feed(simple[10:]) == [simple[:10], simple[10:]]
+    assert scanner.feed(simple[:10]) == []
+    assert scanner.feed(simple[10:]) == [whole]
 
 
 def test_scanner_counts_empty_continuations(impl):
@@ -273,3 +282,22 @@ def test_scanner_counts_empty_continuations(impl):
     scanner = impl.FrameScanner(0)
     scanner.feed(headers + empty * 3)
     assert scanner.empty_continuations == 3
+
+
+def test_scanner_extracts_data_frames(impl):
+    data = DataFrame(3, data=b"body", flags=["END_STREAM"]).serialize()
+    padded = DataFrame(3, data=b"body", flags=["PADDED"], pad_length=1).serialize()
+    on_stream_0 = b"\x00\x00\x01\x00\x00\x00\x00\x00\x00x"  # h2's to reject
+    items = impl.FrameScanner(0).feed(data + padded + on_stream_0 + data)
+    assert items == [(0, 3, 0x1, [b"body"]), padded + on_stream_0, (0, 3, 0x1, [b"body"])]
+
+
+def test_scanner_gathers_interleaved_data_per_stream(impl):
+    """A run of DATA frames comes out per stream, in order of first appearance, and
+    stops before a frame that follows its stream's END_STREAM."""
+    frame = lambda sid, body, *flags: DataFrame(sid, data=body, flags=list(flags)).serialize()
+    data = (frame(1, b"a") + frame(3, b"b") + frame(1, b"c") + frame(3, b"d", "END_STREAM")
+            + frame(1, b"e") + frame(3, b"late") + frame(1, b"f"))
+    assert impl.FrameScanner(0).feed(data) == [
+        (0, 1, 0, [b"a", b"c", b"e"]), (0, 3, 1, [b"b", b"d"]),
+        (0, 3, 0, [b"late"]), (0, 1, 0, [b"f"])]
