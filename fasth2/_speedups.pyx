@@ -355,6 +355,7 @@ cdef class FrameScanner:
         cdef unsigned char flags
         cdef unsigned long stream_id
         cdef list payloads
+        cdef object view
         while end - pos >= 9 and frames < RUN_FRAMES:
             length = (<Py_ssize_t>p[pos] << 16) | (<Py_ssize_t>p[pos + 1] << 8) | p[pos + 2]
             flags = p[pos + 4]
@@ -380,12 +381,12 @@ cdef class FrameScanner:
             owners[frames] = k
             frames += 1
             pos += 9 + length
+        view = memoryview(data)  # payloads are views: joined (copied) once, by the server
         for k in range(streams):
             payloads = []
             for f in range(frames):
                 if owners[f] == k:
-                    payloads.append(PyBytes_FromStringAndSize(<const char *>p + starts[f],
-                                                              lengths[f]))
+                    payloads.append(view[starts[f]:starts[f] + lengths[f]])
             items.append((0x0, <object>stream_ids[k], <object>flag_sets[k], payloads))
         return pos
 

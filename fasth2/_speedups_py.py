@@ -198,7 +198,8 @@ class FrameScanner:
     when it has no padding, no priority fields and is at most ``max_frame_size``: the
     server applies those without h2's frame parsing (``h2fast.receive_frame``). For
     DATA the payload is a list: consecutive DATA frames are gathered per stream (see
-    ``_data_run``), one payload per frame, ``flags`` those of the last. The scanner
+    ``_data_run``), one payload (a memoryview of the read) per frame, ``flags`` those
+    of the last. The scanner
     holds back the start of such a frame until the rest arrives.
     The bytes are also cut after every ``headers_per_chunk`` HEADERS frames: h2 parses a
     whole buffer before the server sees any event, so this paces how many new streams
@@ -317,6 +318,7 @@ class FrameScanner:
         streams. Returns the position after the run.
         """
         groups: dict = {}  # stream id -> [flags, payloads], in order of appearance
+        view = memoryview(data)  # payloads are views: joined (copied) once, by the server
         frames = 0
         end = len(data)
         while end - pos >= 9 and frames < RUN_FRAMES:
@@ -334,7 +336,7 @@ class FrameScanner:
             elif group[0] & 0x1:  # END_STREAM already seen
                 break
             group[0] |= flags
-            group[1].append(data[pos + 9:pos + 9 + length])
+            group[1].append(view[pos + 9:pos + 9 + length])
             frames += 1
             pos += 9 + length
         for stream_id, (flags, payloads) in groups.items():

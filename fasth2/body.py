@@ -23,7 +23,7 @@ class RequestBody:
         #: Called (from the app's thread) with the byte count the app just consumed.
         self._on_consumed = on_consumed
         self._ready = threading.Condition(threading.Lock())
-        self._chunks: deque[bytes] = deque()
+        self._chunks: deque[bytes | memoryview] = deque()
         self._size = 0
         self._ended = False
         self._aborted = False
@@ -82,12 +82,16 @@ class RequestBody:
                     chunk = self._chunks.popleft()
                     want = len(chunk) if limit < 0 else limit - len(out)
                     if stop_at_newline:
+                        if type(chunk) is memoryview:
+                            chunk = chunk.tobytes()
                         newline = chunk.find(b"\n", 0, want)
                         if newline != -1:
                             want = newline + 1
                             finished = True
                     if want < len(chunk):
-                        self._chunks.appendleft(chunk[want:])
+                        # The rest stays as a view: a big chunk read in small pieces
+                        # must not be copied again for every piece.
+                        self._chunks.appendleft(memoryview(chunk)[want:])
                         chunk = chunk[:want]
                     out += chunk
                     if finished or 0 <= limit <= len(out):

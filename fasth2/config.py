@@ -36,9 +36,9 @@ class Config:
     #: SETTINGS_MAX_HEADER_LIST_SIZE: the decoded request header list cap, in bytes.
     max_header_list_size: int = 64 * KIB
     #: SETTINGS_INITIAL_WINDOW_SIZE: how much request body a stream may buffer.
-    initial_window_size: int = 256 * KIB
+    initial_window_size: int = 1 * MIB
     #: The connection-level receive window: request body buffered across all streams.
-    connection_window_size: int = 1 * MIB
+    connection_window_size: int = 4 * MIB
     #: SETTINGS_MAX_FRAME_SIZE we accept.
     max_frame_size: int = 16 * KIB
     #: Response bytes a stream may hold before the application's thread is paused.
