@@ -351,7 +351,8 @@ cdef class FrameScanner:
         cdef Py_ssize_t lengths[RUN_FRAMES]
         cdef int owners[RUN_FRAMES]
         cdef int streams = 0, frames = 0, k, f
-        cdef Py_ssize_t length
+        cdef Py_ssize_t length, run_bytes = 0
+        cdef bint copy
         cdef unsigned char flags
         cdef unsigned long stream_id
         cdef list payloads
@@ -379,13 +380,21 @@ cdef class FrameScanner:
             starts[frames] = pos + 9
             lengths[frames] = length
             owners[frames] = k
+            run_bytes += length
             frames += 1
             pos += 9 + length
-        view = memoryview(data)  # payloads are views: joined (copied) once, by the server
+        # Views keep the read alive: a run under half of it is copied (see the twin).
+        copy = 2 * run_bytes < end
+        view = memoryview(data)
         for k in range(streams):
             payloads = []
             for f in range(frames):
-                if owners[f] == k:
+                if owners[f] != k:
+                    continue
+                if copy:
+                    payloads.append(PyBytes_FromStringAndSize(<const char *>p + starts[f],
+                                                              lengths[f]))
+                else:
                     payloads.append(view[starts[f]:starts[f] + lengths[f]])
             items.append((0x0, <object>stream_ids[k], <object>flag_sets[k], payloads))
         return pos

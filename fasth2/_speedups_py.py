@@ -318,8 +318,8 @@ class FrameScanner:
         streams. Returns the position after the run.
         """
         groups: dict = {}  # stream id -> [flags, payloads], in order of appearance
-        view = memoryview(data)  # payloads are views: joined (copied) once, by the server
-        frames = 0
+        view = memoryview(data)  # payloads are views of the read (see the end)
+        frames = run_bytes = 0
         end = len(data)
         while end - pos >= 9 and frames < RUN_FRAMES:
             length = (data[pos] << 16) | (data[pos + 1] << 8) | data[pos + 2]
@@ -337,10 +337,15 @@ class FrameScanner:
                 break
             group[0] |= flags
             group[1].append(view[pos + 9:pos + 9 + length])
+            run_bytes += length
             frames += 1
             pos += 9 + length
+        # A view keeps the whole read alive: when the run is less than half of the read,
+        # its payloads are copied, so that memory held stays within twice the bytes the
+        # flow-control windows admit.
+        copy = 2 * run_bytes < end
         for stream_id, (flags, payloads) in groups.items():
-            items.append((0x0, stream_id, flags, payloads))
+            items.append((0x0, stream_id, flags, [bytes(p) for p in payloads] if copy else payloads))
         return pos
 
 

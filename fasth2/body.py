@@ -30,11 +30,15 @@ class RequestBody:
 
     # -- the event loop's side ------------------------------------------------------
 
-    def feed(self, data: bytes) -> None:
-        """Append body bytes that arrived in a DATA frame."""
+    def feed(self, data: bytes | list) -> None:
+        """Append body bytes that arrived: bytes, or a list of bytes-like payloads."""
         with self._ready:
-            self._chunks.append(data)
-            self._size += len(data)
+            if type(data) is list:
+                self._chunks.extend(data)
+                self._size += sum(map(len, data))
+            else:
+                self._chunks.append(data)
+                self._size += len(data)
             self._ready.notify()
 
     def end(self) -> None:
@@ -69,7 +73,8 @@ class RequestBody:
         reported after every batch taken, before blocking again, so that the client,
         whose window we hold, can send the rest.
         """
-        out = bytearray()
+        pieces: list = []
+        got = 0
         while True:
             finished = False
             with self._ready:
@@ -77,10 +82,10 @@ class RequestBody:
                     self._ready.wait()
                 if self._aborted:
                     raise StreamAborted("the client reset the stream")
-                before = len(out)
+                before = got
                 while self._chunks:
                     chunk = self._chunks.popleft()
-                    want = len(chunk) if limit < 0 else limit - len(out)
+                    want = len(chunk) if limit < 0 else limit - got
                     if stop_at_newline:
                         if type(chunk) is memoryview:
                             chunk = chunk.tobytes()
@@ -89,22 +94,27 @@ class RequestBody:
                             want = newline + 1
                             finished = True
                     if want < len(chunk):
-                        # The rest stays as a view: a big chunk read in small pieces
-                        # must not be copied again for every piece.
-                        self._chunks.appendleft(memoryview(chunk)[want:])
-                        chunk = chunk[:want]
-                    out += chunk
-                    if finished or 0 <= limit <= len(out):
+                        # Both parts as views: a big chunk read in small pieces must
+                        # not be copied again for every piece.
+                        view = memoryview(chunk)
+                        self._chunks.appendleft(view[want:])
+                        chunk = view[:want]
+                    pieces.append(chunk)
+                    got += len(chunk)
+                    if finished or 0 <= limit <= got:
                         finished = True
                         break
-                taken = len(out) - before
+                taken = got - before
                 self._size -= taken
                 if self._ended and not self._chunks:
                     finished = True
             if taken:
                 self._on_consumed(taken)
             if finished:
-                return bytes(out)
+                # One copy at most, from the received payloads to the bytes returned.
+                if len(pieces) == 1 and type(pieces[0]) is bytes:
+                    return pieces[0]
+                return b"".join(pieces)
 
     def read(self, size: int | None = -1) -> bytes:
         """Read up to ``size`` bytes (all that remains when negative or None)."""

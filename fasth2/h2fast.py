@@ -36,8 +36,8 @@ def receive_frame(conn: H2Connection, kind: int, stream_id: int, flags: int,
     would apply them (flow control, HPACK, state machines, the same events and errors)
     without h2's frame buffer, hyperframe objects and per-frame logging (h2 formats a
     hex dump of every DATA frame for a trace message nobody reads). A stream's DATA
-    frames are applied as one: one DataReceived with all their bytes. Anything else
-    goes to ``receive_data`` itself, frame for frame.
+    frames are applied as one: one DataReceived whose ``data`` is the list of their
+    payloads. Anything else goes to ``receive_data`` itself, frame for frame.
     """
     try:
         if kind == DATA:
@@ -66,15 +66,26 @@ def _receive_data(conn: H2Connection, stream_id: int, flags: int, payloads: list
     stream = conn.streams.get(stream_id)
     if stream is None or stream.state_machine.state not in _CAN_RECEIVE_DATA:
         return None  # closed or unknown streams: h2's own answers
-    data = b"".join(payloads)
-    if len(payloads) > 1 and not _fits(conn, stream, len(data)):
+    size = sum(map(len, payloads))
+    if len(payloads) > 1 and not _fits(conn, stream, size):
         # Some frame breaks a limit: frame by frame, so that the error is h2's, at the
         # frame h2 would find it.
         return None
+    end_stream = bool(flags & END_STREAM)
     events = conn.state_machine.process_input(ConnectionInputs.RECV_DATA)
-    conn._inbound_flow_control_window_manager.window_consumed(len(data))
-    frames, stream_events = stream.receive_data(data, bool(flags & END_STREAM), len(data))
-    conn._prepare_for_sending(frames)
+    conn._inbound_flow_control_window_manager.window_consumed(size)
+    # H2Stream.receive_data, step for step, except that the event carries the payloads
+    # as they are (a list): joining them would copy every byte of every upload once more.
+    stream_events = stream.state_machine.process_input(StreamInputs.RECV_DATA)
+    stream._inbound_window_manager.window_consumed(size)
+    stream._track_content_length(size, end_stream)
+    received = stream_events[0]
+    if end_stream:
+        ended = stream.state_machine.process_input(StreamInputs.RECV_END_STREAM)
+        received.stream_ended = ended[0]
+        stream_events += ended
+    received.data = payloads
+    received.flow_controlled_length = size
     return events + stream_events
 
 

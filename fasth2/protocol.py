@@ -499,13 +499,15 @@ class H2Protocol(asyncio.Protocol):
             # Nobody will read it (response done or stream abandoned): give it back.
             self.acknowledge(event.stream_id, event.flow_controlled_length)
             return
-        if not stream.body_allowed(len(event.data), self.config.max_body_size):
+        data = event.data  # bytes, or a list of payloads (h2fast.receive_frame)
+        size = len(data) if type(data) is not list else event.flow_controlled_length
+        if not stream.body_allowed(size, self.config.max_body_size):
             log.info("stream %d: request body over max_body_size; stream reset", event.stream_id)
             self.acknowledge(event.stream_id, event.flow_controlled_length)
             stream.reset(ErrorCodes.CANCEL)
             return
-        stream.body.feed(event.data)
-        padding = event.flow_controlled_length - len(event.data)
+        stream.body.feed(data)
+        padding = event.flow_controlled_length - size
         if padding:  # padding is never read by anyone: acknowledge it at once
             self.acknowledge(event.stream_id, padding)
 

@@ -243,17 +243,20 @@ def _server(max_streams: int = 100) -> h2.connection.H2Connection:
 
 
 def _normalised(events: list) -> dict:
-    """Events per stream, consecutive DATA joined: the scanner joins a stream's frames of
-    one read, which changes how many DataReceived events there are, never what they say."""
+    """Events per stream, consecutive DATA joined: the scanner gathers a stream's frames
+    of one read, which changes how many DataReceived events there are, never what they
+    say."""
     per_stream: dict = {}
     for event in events:
         tokens = per_stream.setdefault(getattr(event, "stream_id", 0), [])
         if type(event) is h2.events.DataReceived:
+            # h2fast hands over a stream's payloads as a list.
+            body = b"".join(event.data) if type(event.data) is list else event.data
             if tokens and tokens[-1][0] == "data":
                 _, data, counted = tokens.pop()
-                tokens.append(("data", data + event.data, counted + event.flow_controlled_length))
+                tokens.append(("data", data + body, counted + event.flow_controlled_length))
             else:
-                tokens.append(("data", event.data, event.flow_controlled_length))
+                tokens.append(("data", body, event.flow_controlled_length))
         else:
             tokens.append(repr(event))
     return per_stream

@@ -301,3 +301,15 @@ def test_scanner_gathers_interleaved_data_per_stream(impl):
     assert impl.FrameScanner(0).feed(data) == [
         (0, 1, 0, [b"a", b"c", b"e"]), (0, 3, 1, [b"b", b"d"]),
         (0, 3, 0, [b"late"]), (0, 1, 0, [b"f"])]
+
+
+def test_scanner_copies_payloads_that_would_pin_a_big_read(impl):
+    """Payload views keep the whole read alive: a run of DATA that is less than half
+    of the read comes out as bytes copies, a bigger one as views."""
+    small = DataFrame(1, data=b"x").serialize()
+    big = DataFrame(1, data=b"y" * 4000).serialize()
+    other = SettingsFrame(0, settings={1: 4096}).serialize() * 20  # 300 bytes, not DATA
+    items = impl.FrameScanner(0).feed(other + small)
+    assert items[1] == (0, 1, 0, [b"x"]) and type(items[1][3][0]) is bytes
+    items = impl.FrameScanner(0).feed(other + big)
+    assert items[1] == (0, 1, 0, [b"y" * 4000]) and type(items[1][3][0]) is memoryview
