@@ -19,9 +19,15 @@ from .errors import StreamAborted
 class RequestBody:
     """A file-like, blocking reader over one request's body (PEP 3333 ``wsgi.input``)."""
 
-    def __init__(self, on_consumed: Callable[[int], None]) -> None:
-        #: Called (from the app's thread) with the byte count the app just consumed.
+    def __init__(self, run_on_loop: Callable[[Callable], None],
+                 on_consumed: Callable[[int], None]) -> None:
+        #: Runs a callable on the event loop (called from the app's thread).
+        self._run_on_loop = run_on_loop
+        #: Called on the loop with the byte count the app consumed since the last call.
         self._on_consumed = on_consumed
+        # Consumed bytes not yet handed to the loop; one hand-off carries all that pile
+        # up before the loop gets to it.
+        self._consumed = 0
         self._ready = threading.Condition(threading.Lock())
         self._chunks: deque[bytes | memoryview] = deque()
         self._size = 0
@@ -63,6 +69,13 @@ class RequestBody:
     def ended(self) -> bool:
         """True once the whole body has arrived."""
         return self._ended
+
+    def _deliver_consumed(self) -> None:
+        """On the loop: report what the app consumed since the last report."""
+        with self._ready:
+            size, self._consumed = self._consumed, 0
+        if size:
+            self._on_consumed(size)
 
     # -- the application's side -----------------------------------------------------
 
@@ -108,8 +121,10 @@ class RequestBody:
                 self._size -= taken
                 if self._ended and not self._chunks:
                     finished = True
-            if taken:
-                self._on_consumed(taken)
+                first = taken and not self._consumed
+                self._consumed += taken
+            if first:
+                self._run_on_loop(self._deliver_consumed)
             if finished:
                 # One copy at most, from the received payloads to the bytes returned.
                 if len(pieces) == 1 and type(pieces[0]) is bytes:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from functools import partial
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Callable
 
@@ -266,7 +265,7 @@ class H1Protocol(asyncio.Protocol):
                 self._fail(413, "Content Too Large")
                 return
             if b"transfer-encoding" in fields or fields.get(b"content-length", b"0") != b"0":
-                body = RequestBody(partial(self.call_from_thread, self._body_consumed))
+                body = RequestBody(self.call_from_thread, self._body_consumed)
             expect_continue = fields.get(b"expect", b"").lower() == b"100-continue"
         self._count += 1
         limit = self.config.max_requests_per_connection

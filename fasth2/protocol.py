@@ -124,7 +124,7 @@ class H2Protocol(asyncio.Protocol):
             log.debug("bad HTTP2-Settings in an h2c upgrade: %s", exc)
             self._close_after_flush()
             return False
-        prefilled = RequestBody(lambda size: None)  # h2 never counted these bytes
+        prefilled = RequestBody(self.call_from_thread, lambda size: None)  # h2 never counted these
         if body:
             prefilled.feed(body)
         prefilled.end()
@@ -463,7 +463,7 @@ class H2Protocol(asyncio.Protocol):
         if event.stream_ended is not None:
             body = EMPTY_BODY
         else:
-            body = RequestBody(partial(self.call_from_thread, self.acknowledge, stream_id))
+            body = RequestBody(self.call_from_thread, partial(self.acknowledge, stream_id))
         stream = self._start_request(stream_id, event.headers, body)
         if event.priority_updated is not None:  # RFC 7540 priority fields in HEADERS
             stream.set_priority(from_rfc7540_weight(event.priority_updated.weight), False)
