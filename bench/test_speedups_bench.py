@@ -87,3 +87,38 @@ def test_frame_data_one_mib(benchmark, impl):
 def test_frame_scanner_hundred_requests(benchmark, impl):
     benchmark.group = "FrameScanner (100 HEADERS read)"
     benchmark(lambda: impl.FrameScanner(0).feed(READ))
+
+
+def _header_blocks() -> tuple[bytes, bytes]:
+    """Chrome's request headers as a connection's first header block (literals, Huffman)
+    and as the next one (all indexed)."""
+    encoder = Encoder()
+    return encoder.encode(CHROME), encoder.encode(CHROME)
+
+
+FIRST_BLOCK, NEXT_BLOCK = _header_blocks()
+RESPONSE_PAIRS = [(b":status", b"200")] + [(n.lower().encode(), v.encode()) for n, v in RESPONSE[:-1]]
+
+
+def test_hpack_decode_first_request(benchmark, impl):
+    benchmark.group = "HPACK decode (Chrome, first request)"
+    benchmark(lambda: impl.HpackDecoder().decode(FIRST_BLOCK, raw=True))
+
+
+def test_hpack_decode_next_request(benchmark, impl):
+    benchmark.group = "HPACK decode (Chrome, indexed)"
+    decoder = impl.HpackDecoder()
+    decoder.decode(FIRST_BLOCK, raw=True)
+    benchmark(decoder.decode, NEXT_BLOCK, True)
+
+
+def test_hpack_encode_response(benchmark, impl):
+    benchmark.group = "HPACK encode (7 response headers, warm)"
+    encoder = impl.HpackEncoder()
+    encoder.encode(RESPONSE_PAIRS)
+    benchmark(encoder.encode, RESPONSE_PAIRS)
+
+
+def test_data_frames_one_mib(benchmark, impl):
+    benchmark.group = "data_frames (1 MiB, 16 KiB frames, views)"
+    benchmark(impl.data_frames, 1, MIB, 0, len(MIB), 16384, True)
