@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from urllib.parse import unquote_to_bytes
 
-from hpack import Decoder as HpackDecoder
-from hpack import Encoder as HpackEncoder
+from hpack import Decoder as HpackDecoder  # noqa: F401  (the twin of the compiled codec)
+from hpack import Encoder as HpackEncoder  # noqa: F401
 
 from .errors import MalformedHeaders
 

@@ -1,41 +1,39 @@
 """The asyncio (uvloop) Protocol of one HTTP/2 connection.
 
-Strategy: h2 owns the connection and stream state; this class feeds it bytes, turns its
-events into work, and writes what it wants sent. Every h2 event has a handler in
-``_HANDLERS`` that says what we do with it and why. Writes are coalesced: whatever h2
-queues during one loop iteration goes out in one ``transport.write`` (at the end of
-``data_received``, or in one ``flush_soon`` callback), except that a sender that has
-queued a lot flushes early so that ``pause_writing`` can stop it in time.
+Strategy: h2 owns the connection and stream state; this class feeds it bytes (the
+common frames through ``h2fast``), turns its events into work, and writes what it wants
+sent. Every h2 event has a handler (``h2events.HANDLERS``, the mixin this class
+inherits) that says what we do with it and why. Writes are coalesced: whatever is queued
+during one loop iteration goes out in one ``transport.write`` or ``writelines`` (at the
+end of ``data_received``, or in one ``flush_soon`` callback), except that a sender that
+has queued a lot flushes early so that ``pause_writing`` can stop it in time.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from functools import partial
 from typing import TYPE_CHECKING, Callable
 
 import h2.config
 import h2.connection
 from h2.connection import ConnectionState
-import h2.events as ev
 from h2.errors import ErrorCodes
 from h2.exceptions import H2Error, ProtocolError, StreamClosedError
 from h2.settings import SettingCodes, Settings
 from hyperframe.frame import GoAwayFrame
 
 from . import h2fast
-from .body import EMPTY_BODY, RequestBody
-from .errors import MalformedHeaders, StreamAborted
-from .limits import Budget, declared_too_large
-from .speedups import (FrameScanner, HpackDecoder, HpackEncoder, build_environ,
-                       validate_request_headers)
-from .priority import (PRIORITY_UPDATE_FRAME, SETTINGS_NO_RFC7540_PRIORITIES, PendingUpdates,
-                       from_rfc7540_weight, parse_priority)
+from .h2events import HANDLERS, H2EventHandlers
+from .body import RequestBody
+from .errors import StreamAborted
+from .limits import Budget
+from .speedups import FrameScanner, HpackDecoder, HpackEncoder
+from .priority import SETTINGS_NO_RFC7540_PRIORITIES, PendingUpdates
 from .scheduler import SendScheduler
 from .stream import MIN_USEFUL_WINDOW, Stream
 from .workers import ThreadShare
-from .wsgi import base_environ, run_app
+from .wsgi import base_environ
 
 if TYPE_CHECKING:
     from .server import Server
@@ -71,7 +69,7 @@ def _h2_settings(config, stream_slack: int = 1) -> Settings:
     })
 
 
-class H2Protocol(asyncio.Protocol):
+class H2Protocol(H2EventHandlers, asyncio.Protocol):
     """One client connection speaking HTTP/2."""
 
     def __init__(self, server: "Server") -> None:
@@ -200,7 +198,7 @@ class H2Protocol(asyncio.Protocol):
             return False
         try:
             for event in events:
-                _HANDLERS[type(event)](self, event)
+                HANDLERS[type(event)](self, event)
                 if self._closed:  # a handler ended the connection
                     return False
         except Exception:
@@ -438,163 +436,7 @@ class H2Protocol(asyncio.Protocol):
         else:
             transport.close()
 
-    # -- h2 event handlers --------------------------------------------------------
-
-    def _on_request(self, event: ev.RequestReceived) -> None:
-        """New request: build its environ and run the app on the thread pool."""
-        stream_id = event.stream_id
-        self._highest_request = stream_id
-        if self.closing and stream_id > self._goaway_last:
-            # After our GOAWAY: the client may retry it on a new connection.
-            self._reset(stream_id, ErrorCodes.REFUSED_STREAM)
-            return
-        try:
-            validate_request_headers(event.headers)
-        except MalformedHeaders as exc:
-            log.debug("stream %d: malformed request: %s", stream_id, exc)
-            self._reset(stream_id, ErrorCodes.PROTOCOL_ERROR)
-            self.glitch("malformed requests")
-            return
-        if max(self._apps.running, len(self.streams)) >= self.config.max_concurrent_streams:
-            # Reset streams whose app is still running count against the limit too.
-            self._reset(stream_id, ErrorCodes.REFUSED_STREAM)
-            self.glitch("refused streams")
-            return
-        if event.stream_ended is not None:
-            body = EMPTY_BODY
-        else:
-            body = RequestBody(self.call_from_thread, partial(self.acknowledge, stream_id))
-        stream = self._start_request(stream_id, event.headers, body)
-        if event.priority_updated is not None:  # RFC 7540 priority fields in HEADERS
-            stream.set_priority(from_rfc7540_weight(event.priority_updated.weight), False)
-
-    def _start_request(self, stream_id: int, headers: list, body) -> Stream:
-        environ = build_environ(headers, self._environ)
-        environ["wsgi.input"] = body
-        stream = Stream(self, stream_id, body, self.config.stream_buffer_size)
-        self.streams[stream_id] = stream
-        self._requests += 1
-        limit = self.config.max_requests_per_connection
-        if limit and self._requests >= limit:
-            self.shutdown()  # this one is served; the client opens a new connection
-        if declared_too_large(environ.get("CONTENT_LENGTH"), self.config.max_body_size):
-            stream.too_large()
-            return stream
-        signal = environ.get("HTTP_PRIORITY")
-        if signal is not None:
-            stream.set_priority(parse_priority(signal.encode("latin-1")), True)
-        update = self._priority_updates.take(stream_id)
-        if update is not None:  # a PRIORITY_UPDATE came first: it is the newer signal
-            stream.set_priority(parse_priority(update, stream.priority), True)
-        self._apps.start(run_app, self.server.app, environ, stream)
-        return stream
-
-    def _on_data(self, event: ev.DataReceived) -> None:
-        """Request body: hand it to the app; acknowledge it once the app reads it."""
-        if not event.flow_controlled_length and event.stream_ended is None:
-            if not self.glitch("empty DATA frames"):
-                return
-        stream = self.streams.get(event.stream_id)
-        if stream is None or stream.aborted or stream.body.ended:
-            # Nobody will read it (response done or stream abandoned): give it back.
-            self.acknowledge(event.stream_id, event.flow_controlled_length)
-            return
-        data = event.data  # bytes, or a list of payloads (h2fast.receive_frame)
-        size = len(data) if type(data) is not list else event.flow_controlled_length
-        if not stream.body_allowed(size, self.config.max_body_size):
-            log.info("stream %d: request body over max_body_size; stream reset", event.stream_id)
-            self.acknowledge(event.stream_id, event.flow_controlled_length)
-            stream.reset(ErrorCodes.CANCEL)
-            return
-        stream.body.feed(data)
-        padding = event.flow_controlled_length - size
-        if padding:  # padding is never read by anyone: acknowledge it at once
-            self.acknowledge(event.stream_id, padding)
-
-    def _on_stream_ended(self, event: ev.StreamEnded) -> None:
-        """END_STREAM: the body is complete; a reader waiting for more gets EOF."""
-        stream = self.streams.get(event.stream_id)
-        if stream is not None:
-            stream.body.end()
-
-    def _on_stream_reset(self, event: ev.StreamReset) -> None:
-        """RST_STREAM (or h2 reset it): abort the app's work and the sending."""
-        stream = self.streams.get(event.stream_id)
-        if stream is not None:
-            log.debug("stream %d reset (error %s, by %s)", event.stream_id, event.error_code,
-                      "client" if event.remote_reset else "server")
-            stream.abort()
-        self.glitch("stream resets" if event.remote_reset else "stream errors")
-
-    def _on_window_updated(self, event: ev.WindowUpdated) -> None:
-        """More window: wake the stream's sender; for stream 0, the next in line."""
-        if event.stream_id == 0:
-            self.scheduler.grant()
-            return
-        stream = self.streams.get(event.stream_id)
-        if stream is not None:
-            stream.wake()
-
-    def _on_settings_changed(self, event: ev.RemoteSettingsChanged) -> None:
-        """h2 already acknowledged; a new window or frame size reshapes the senders."""
-        if not self.glitch("SETTINGS frames"):
-            return
-        changed = event.changed_settings
-        if SettingCodes.INITIAL_WINDOW_SIZE in changed:
-            self._wake_all()  # every stream window moved
-        if SettingCodes.INITIAL_WINDOW_SIZE in changed or SettingCodes.MAX_FRAME_SIZE in changed:
-            self.scheduler.grant()
-
-    def _on_trailers(self, event: ev.TrailersReceived) -> None:
-        """WSGI has no request trailers: check them, then let StreamEnded end the body."""
-        try:
-            validate_request_headers(event.headers, True)
-        except MalformedHeaders as exc:
-            log.debug("stream %d: malformed trailers: %s", event.stream_id, exc)
-            self._reset(event.stream_id, ErrorCodes.PROTOCOL_ERROR)
-            stream = self.streams.get(event.stream_id)
-            if stream is not None:
-                stream.abort()
-            self.glitch("malformed trailers")
-
-    def _on_connection_terminated(self, event: ev.ConnectionTerminated) -> None:
-        """The client sent GOAWAY. h2 will send nothing more, so in-flight work stops."""
-        if event.error_code:
-            log.debug("client GOAWAY with error %s: %r", event.error_code, event.additional_data)
-        self._shutdown_streams()
-        self._close_after_flush()
-
-    def _on_priority(self, event: ev.PriorityUpdated) -> None:
-        """RFC 7540 PRIORITY: its weight maps onto an urgency (see priority.py)."""
-        if not self.glitch("PRIORITY frames", 0.1):  # cheap to handle: a tenth each
-            return
-        stream = self.streams.get(event.stream_id)
-        if stream is not None:
-            stream.set_priority(from_rfc7540_weight(event.weight), False)
-
-    def _on_unknown_frame(self, event: ev.UnknownFrameReceived) -> None:
-        """Unknown frame types are ignored (RFC 9113 §5.5), but for RFC 9218's."""
-        frame = event.frame
-        if frame.type != PRIORITY_UPDATE_FRAME:
-            return
-        payload = frame.body
-        if frame.stream_id != 0 or len(payload) < 4:
-            self._connection_error(ErrorCodes.PROTOCOL_ERROR if frame.stream_id
-                                   else ErrorCodes.FRAME_SIZE_ERROR)
-            return
-        if not self.glitch("PRIORITY_UPDATE frames", 0.1):
-            return
-        prioritized = int.from_bytes(payload[:4], "big") & 0x7FFFFFFF
-        if prioritized == 0:
-            self._connection_error(ErrorCodes.PROTOCOL_ERROR)
-            return
-        stream = self.streams.get(prioritized)
-        if stream is not None:
-            stream.set_priority(parse_priority(payload[4:], stream.priority), True)
-        elif prioritized > self._highest_request:
-            # Not opened yet, as far as we are concerned: h2 may already have parsed its
-            # HEADERS in this same read, but their event comes after this one.
-            self._priority_updates.put(prioritized, bytes(payload[4:]))
+    # -- errors -------------------------------------------------------------------
 
     def _connection_error(self, code: ErrorCodes) -> None:
         """End the connection with GOAWAY ``code`` (unless h2 already queued its own)."""
@@ -604,38 +446,8 @@ class H2Protocol(asyncio.Protocol):
         self._shutdown_streams()
         self._close_after_flush()
 
+
     def _on_closed_stream_frame(self) -> None:
         """DATA or HEADERS on a closed stream: h2 answers it; we count it (charged
         after the read, outside h2's parsing)."""
         self._closed_stream_frames += 1
-
-    def _on_ping(self, event: ev.PingReceived) -> None:
-        """h2 queues the PING ACK itself; each PING costs from the budget."""
-        self.glitch("PING frames")
-
-    def _ignore(self, event: ev.Event) -> None:
-        """Events that need nothing from us (see the table below for why)."""
-
-
-_HANDLERS: dict[type, Callable[[H2Protocol, ev.Event], None]] = {
-    ev.RequestReceived: H2Protocol._on_request,
-    ev.DataReceived: H2Protocol._on_data,
-    ev.StreamEnded: H2Protocol._on_stream_ended,
-    ev.StreamReset: H2Protocol._on_stream_reset,
-    ev.WindowUpdated: H2Protocol._on_window_updated,
-    ev.RemoteSettingsChanged: H2Protocol._on_settings_changed,
-    ev.ConnectionTerminated: H2Protocol._on_connection_terminated,
-    # Our SETTINGS took effect; h2 applied them to its state already.
-    ev.SettingsAcknowledged: H2Protocol._ignore,
-    ev.PingReceived: H2Protocol._on_ping,
-    # We send no PINGs, so an ACK carries nothing for us.
-    ev.PingAckReceived: H2Protocol._ignore,
-    ev.PriorityUpdated: H2Protocol._on_priority,
-    ev.TrailersReceived: H2Protocol._on_trailers,
-    ev.UnknownFrameReceived: H2Protocol._on_unknown_frame,
-    # Client-side events: h2 never raises them on a server connection.
-    ev.ResponseReceived: H2Protocol._ignore,
-    ev.InformationalResponseReceived: H2Protocol._ignore,
-    ev.PushedStreamReceived: H2Protocol._ignore,
-    ev.AlternativeServiceAvailable: H2Protocol._ignore,
-}
