@@ -7,6 +7,8 @@ are created only for the results.
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_FillInfo
+from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from libc.string cimport memcpy
 from urllib.parse import unquote_to_bytes
 
@@ -626,6 +628,60 @@ def frame_headers(unsigned int stream_id, bytes block, Py_ssize_t max_frame_size
             return out
         kind = 0x9
         flags = 0
+
+
+cdef extern from "Python.h":
+    int _PyBytes_Resize(PyObject **string, Py_ssize_t size) except -1
+
+
+cdef class ReadBuffer:
+    """Where the transport reads into; each read comes out as its own bytes object.
+
+    See ``fasth2._speedups_py.ReadBuffer`` for the contract. Here the transport writes
+    straight into a fresh, not yet shared bytes object, which ``take`` trims to the
+    bytes read: no copy (the default read path copies every read once).
+    """
+
+    cdef object _data  # the bytes object the transport writes into, until taken
+    cdef Py_ssize_t _size
+
+    def __init__(self):
+        self._data = None
+        self._size = 0
+
+    def prepare(self, Py_ssize_t size):
+        """A writable buffer of ``size`` bytes for the next read (this object)."""
+        self._data = PyBytes_FromStringAndSize(NULL, size)
+        self._size = size
+        return self
+
+    def __getbuffer__(self, Py_buffer *view, int flags):
+        if self._data is None:
+            raise BufferError("ReadBuffer: prepare() first")
+        PyBuffer_FillInfo(view, self, PyBytes_AS_STRING(self._data), self._size, 0, flags)
+
+    def __releasebuffer__(self, Py_buffer *view):
+        pass
+
+    def take(self, Py_ssize_t count):
+        """The ``count`` bytes just read, as bytes."""
+        cdef object data = self._data
+        cdef PyObject *raw
+        if data is None or not 0 <= count <= self._size:
+            raise ValueError("ReadBuffer.take: nothing prepared, or a bad count")
+        self._data = None
+        if count == self._size:
+            return data
+        if count < 1024:  # small: a copy costs less than keeping the big block
+            return PyBytes_FromStringAndSize(PyBytes_AS_STRING(data), count)
+        # Resizing needs the only reference: move ours into ``raw``.
+        raw = <PyObject *>data
+        Py_INCREF(data)
+        data = None
+        _PyBytes_Resize(&raw, count)  # trims in place (realloc); never shared before
+        data = <object>raw
+        Py_DECREF(data)  # ``data`` now owns what ``raw`` held
+        return data
 
 
 include "_hpack.pxi"

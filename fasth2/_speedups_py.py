@@ -14,6 +14,7 @@ The hot paths:
 - ``data_frames``: the same frames as a list of headers and memoryviews (no copy);
 - ``frame_headers``: an HPACK block as ready-to-send HEADERS + CONTINUATION frames;
 - ``FrameScanner``: frame boundaries of the incoming stream, ahead of h2;
+- ``ReadBuffer``: what the transport reads into, each read taken out as bytes;
 - ``HpackEncoder`` / ``HpackDecoder``: HPACK for h2's ``conn.encoder`` / ``conn.decoder``.
   Their pure twin is the ``hpack`` package itself (what h2 uses by default); the compiled
   ones are held to it byte for byte by ``tests/test_hpack.py``.
@@ -501,3 +502,28 @@ def frame_headers(stream_id: int, block: bytes, max_frame_size: int, end_stream:
         if last:
             return bytes(out)
         kind, flags = 0x9, 0
+
+
+class ReadBuffer:
+    """Where the transport reads into; each read comes out as its own bytes object.
+
+    ``prepare(size)`` gives a writable buffer for the next read (a BufferedProtocol's
+    ``get_buffer``), ``take(count)`` the bytes read into it (``buffer_updated``). Here
+    that is a bytearray and a copy; the compiled twin reads into the bytes object itself.
+    """
+
+    def __init__(self) -> None:
+        self._data: bytearray | None = None
+
+    def prepare(self, size: int) -> bytearray:
+        """A writable buffer of ``size`` bytes for the next read."""
+        self._data = bytearray(size)
+        return self._data
+
+    def take(self, count: int) -> bytes:
+        """The ``count`` bytes just read, as bytes."""
+        data = self._data
+        if data is None or not 0 <= count <= len(data):
+            raise ValueError("ReadBuffer.take: nothing prepared, or a bad count")
+        self._data = None
+        return bytes(data[:count])

@@ -13,7 +13,7 @@ import asyncio
 from typing import TYPE_CHECKING
 
 from .http1 import H1Protocol
-from .protocol import H2Protocol
+from .protocol import BufferedH2Protocol, H2Protocol
 
 if TYPE_CHECKING:
     from .server import Server
@@ -50,7 +50,8 @@ class ProtocolSelector(asyncio.Protocol):
         buffered = self._buffer
         if len(buffered) < len(PREFACE) and PREFACE.startswith(buffered):
             return  # still could be either
-        self._hand_over(H2Protocol if buffered.startswith(b"PRI") else H1Protocol, buffered)
+        self._hand_over(BufferedH2Protocol if buffered.startswith(b"PRI") else H1Protocol,
+                        buffered)
 
     def _hand_over(self, protocol_class, data: bytes) -> None:
         self.server.connections.discard(self)

@@ -34,3 +34,4 @@ frame_headers = implementation.frame_headers
 validate_request_headers = implementation.validate_request_headers
 HpackDecoder = implementation.HpackDecoder
 HpackEncoder = implementation.HpackEncoder
+ReadBuffer = implementation.ReadBuffer

@@ -313,3 +313,19 @@ def test_scanner_copies_payloads_that_would_pin_a_big_read(impl):
     assert items[1] == (0, 1, 0, [b"x"]) and type(items[1][3][0]) is bytes
     items = impl.FrameScanner(0).feed(other + big)
     assert items[1] == (0, 1, 0, [b"y" * 4000]) and type(items[1][3][0]) is memoryview
+
+
+@pytest.mark.parametrize("size, count", [(4096, 5), (300_000, 2003), (300_000, 300_000), (64, 0)])
+def test_read_buffer_hands_out_what_was_read(impl, size, count):
+    """Bytes written into the prepared buffer (as a transport does) come out as bytes,
+    exactly the ``count`` read, for small reads (copied) and big ones (trimmed)."""
+    reader = impl.ReadBuffer()
+    payload = bytes(range(256)) * (count // 256 + 1)
+    for _ in range(3):  # buffers are not reused: earlier results stay intact
+        view = memoryview(reader.prepare(size))
+        view[:count] = payload[:count]
+        view.release()
+        data = reader.take(count)
+        assert type(data) is bytes and data == payload[:count]
+    with pytest.raises(ValueError):
+        reader.take(1)  # nothing prepared
