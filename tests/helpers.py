@@ -205,11 +205,16 @@ class RawClient:
 
     def _return_window(self, frame: DataFrame) -> None:
         size = frame.flow_controlled_length
-        if size and "END_STREAM" not in frame.flags:
-            self.send(WindowUpdateFrame(frame.stream_id, window_increment=size).serialize() +
-                      WindowUpdateFrame(0, window_increment=size).serialize())
-        elif size:
-            self.send(WindowUpdateFrame(0, window_increment=size))
+        try:
+            if size and "END_STREAM" not in frame.flags:
+                self.send(WindowUpdateFrame(frame.stream_id, window_increment=size).serialize() +
+                          WindowUpdateFrame(0, window_increment=size).serialize())
+            elif size:
+                self.send(WindowUpdateFrame(0, window_increment=size))
+        except (BrokenPipeError, ConnectionResetError):
+            # The server has ended the connection (after its GOAWAY): there is no window
+            # to return, and what it sent before is still ours to read.
+            pass
 
     def read_response(self, stream_id: int, timeout: float = 10) -> tuple[dict, bytes]:
         """Read one whole response: (headers as a dict, body)."""
