@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,23 +157,16 @@ def run_h2load(scenario: Scenario, url: str, duration: float, upload_file: str) 
     return float(rate.group(1))  # for the MiB/s scenarios each request moves 1 MiB
 
 
-def measure(server: str, scenario: Scenario, rounds: int, duration: float, tls, upload_file: str) -> list:
-    """Start the server once for the scenario and run h2load ``rounds`` times."""
-    port = free_port()
-    command = server_command(server, scenario.protocol, port, tls)
-    if command is None:
-        return []
+@contextmanager
+def running_server(command: list[str], port: int):
+    """Run a server ``command`` on core 0; yield its process once ``port`` listens, and
+    stop it (SIGTERM, then SIGKILL after 10 s) when the block ends."""
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     process = subprocess.Popen(["taskset", "-c", "0", *command], cwd=ROOT, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port, process)
-        scheme = "https" if scenario.protocol == "h2" else "http"
-        return [run_h2load(scenario, f"{scheme}://127.0.0.1:{port}", duration, upload_file)
-                for _ in range(rounds)]
-    except RuntimeError as exc:
-        print(f"    {server}: {exc}", flush=True)
-        return [None] * rounds
+        yield process
     finally:
         process.terminate()
         try:
@@ -180,6 +174,22 @@ def measure(server: str, scenario: Scenario, rounds: int, duration: float, tls, 
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def measure(server: str, scenario: Scenario, rounds: int, duration: float, tls, upload_file: str) -> list:
+    """Start the server once for the scenario and run h2load ``rounds`` times."""
+    port = free_port()
+    command = server_command(server, scenario.protocol, port, tls)
+    if command is None:
+        return []
+    try:
+        with running_server(command, port):
+            scheme = "https" if scenario.protocol == "h2" else "http"
+            return [run_h2load(scenario, f"{scheme}://127.0.0.1:{port}", duration, upload_file)
+                    for _ in range(rounds)]
+    except RuntimeError as exc:
+        print(f"    {server}: {exc}", flush=True)
+        return [None] * rounds
 
 
 def format_table(results: dict, servers: list[str], scenarios: list[Scenario]) -> str:

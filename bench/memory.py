@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from compare import ROOT as _ROOT, ensure_peers, free_port, server_command, wait_for_port  # noqa: E402
+from compare import ensure_peers, free_port, running_server, server_command  # noqa: E402
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
@@ -100,31 +100,21 @@ def measure(server: str, connections: int) -> dict | None:
     command = server_command(server, "h2c", port, ("", ""))
     if command is None:
         return None
-    env = dict(os.environ, PYTHONPATH=str(_ROOT))
-    process = subprocess.Popen(["taskset", "-c", "0", *command], cwd=_ROOT, env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        wait_for_port(port, process)
-        time.sleep(1)
-        result = {"baseline": tree_rss_kib(process.pid)}
-        sampler = PeakSampler(process.pid)
-        result["answered"] = hold_idle_connections(port, connections)
-        result["idle"] = sampler.stop()
-        sampler = PeakSampler(process.pid)
-        subprocess.run(["taskset", "-c", "1", "h2load", "-c", "10", "-m", "10", "-D", "4",
-                        f"http://127.0.0.1:{port}/"], capture_output=True, check=False)
-        result["load"] = sampler.stop()
-        return result
+        with running_server(command, port) as process:
+            time.sleep(1)
+            result = {"baseline": tree_rss_kib(process.pid)}
+            sampler = PeakSampler(process.pid)
+            result["answered"] = hold_idle_connections(port, connections)
+            result["idle"] = sampler.stop()
+            sampler = PeakSampler(process.pid)
+            subprocess.run(["taskset", "-c", "1", "h2load", "-c", "10", "-m", "10", "-D", "4",
+                            f"http://127.0.0.1:{port}/"], capture_output=True, check=False)
+            result["load"] = sampler.stop()
+            return result
     except RuntimeError as exc:
         print(f"  {server}: {exc}", flush=True)
         return None
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 def main() -> None:

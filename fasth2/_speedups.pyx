@@ -516,6 +516,20 @@ def validate_request_headers(list headers, bint trailers=False):
         raise MalformedHeaders(":authority and Host differ")
 
 
+cdef inline void _write_frame_header(unsigned char *target, Py_ssize_t size, unsigned char kind,
+                                     unsigned char flags, unsigned int stream_id):
+    """The 9-byte frame header (RFC 9113 §4.1) at ``target``."""
+    target[0] = (size >> 16) & 0xFF
+    target[1] = (size >> 8) & 0xFF
+    target[2] = size & 0xFF
+    target[3] = kind
+    target[4] = flags
+    target[5] = (stream_id >> 24) & 0x7F
+    target[6] = (stream_id >> 16) & 0xFF
+    target[7] = (stream_id >> 8) & 0xFF
+    target[8] = stream_id & 0xFF
+
+
 def frame_data(unsigned int stream_id, bytes data, Py_ssize_t start, Py_ssize_t length,
                Py_ssize_t max_frame_size, bint end_stream):
     """``data[start:start + length]`` as DATA frames of at most ``max_frame_size``.
@@ -538,15 +552,8 @@ def frame_data(unsigned int stream_id, bytes data, Py_ssize_t start, Py_ssize_t 
         size = stop - position
         if size > max_frame_size:
             size = max_frame_size
-        target[0] = (size >> 16) & 0xFF
-        target[1] = (size >> 8) & 0xFF
-        target[2] = size & 0xFF
-        target[3] = 0
-        target[4] = 1 if (end_stream and position + size >= stop) else 0
-        target[5] = (stream_id >> 24) & 0x7F
-        target[6] = (stream_id >> 16) & 0xFF
-        target[7] = (stream_id >> 8) & 0xFF
-        target[8] = stream_id & 0xFF
+        _write_frame_header(target, size, 0x0, 1 if (end_stream and position + size >= stop) else 0,
+                            stream_id)
         memcpy(target + 9, source + position, size)
         target += 9 + size
         position += size
@@ -575,15 +582,8 @@ def data_frames(unsigned int stream_id, bytes data, Py_ssize_t start, Py_ssize_t
             size = max_frame_size
         header = PyBytes_FromStringAndSize(NULL, 9)
         target = <unsigned char *>PyBytes_AS_STRING(header)
-        target[0] = (size >> 16) & 0xFF
-        target[1] = (size >> 8) & 0xFF
-        target[2] = size & 0xFF
-        target[3] = 0
-        target[4] = 1 if (end_stream and position + size >= stop) else 0
-        target[5] = (stream_id >> 24) & 0x7F
-        target[6] = (stream_id >> 16) & 0xFF
-        target[7] = (stream_id >> 8) & 0xFF
-        target[8] = stream_id & 0xFF
+        _write_frame_header(target, size, 0x0, 1 if (end_stream and position + size >= stop) else 0,
+                            stream_id)
         pieces.append(header)
         if size:
             pieces.append(view[position:position + size])
@@ -612,15 +612,8 @@ def frame_headers(unsigned int stream_id, bytes block, Py_ssize_t max_frame_size
         size = length - position
         if size > max_frame_size:
             size = max_frame_size
-        target[0] = (size >> 16) & 0xFF
-        target[1] = (size >> 8) & 0xFF
-        target[2] = size & 0xFF
-        target[3] = kind
-        target[4] = flags | (0x4 if position + size >= length else 0)
-        target[5] = (stream_id >> 24) & 0x7F
-        target[6] = (stream_id >> 16) & 0xFF
-        target[7] = (stream_id >> 8) & 0xFF
-        target[8] = stream_id & 0xFF
+        _write_frame_header(target, size, kind, flags | (0x4 if position + size >= length else 0),
+                            stream_id)
         memcpy(target + 9, source + position, size)
         target += 9 + size
         position += size

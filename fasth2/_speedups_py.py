@@ -441,19 +441,12 @@ def frame_data(stream_id: int, data: bytes, start: int, length: int,
     """
     if start < 0 or length < 0 or start + length > len(data) or max_frame_size < 1:
         raise ValueError("frame_data: slice outside the data, or bad frame size")
-    stream = stream_id.to_bytes(4, "big")
-    out = bytearray()
-    position = start
-    stop = start + length
-    while True:
-        size = min(max_frame_size, stop - position)
-        last = position + size >= stop
-        flags = 1 if last and end_stream else 0
-        out += size.to_bytes(3, "big") + bytes((0, flags)) + stream
-        out += data[position:position + size]
-        position += size
-        if last:
-            return bytes(out)
+    return b"".join(data_frames(stream_id, data, start, length, max_frame_size, end_stream))
+
+
+def _frame_header(size: int, kind: int, flags: int, stream_id: int) -> bytes:
+    """The 9-byte frame header (RFC 9113 §4.1)."""
+    return size.to_bytes(3, "big") + bytes((kind, flags)) + stream_id.to_bytes(4, "big")
 
 
 def data_frames(stream_id: int, data: bytes, start: int, length: int,
@@ -465,7 +458,6 @@ def data_frames(stream_id: int, data: bytes, start: int, length: int,
     """
     if start < 0 or length < 0 or start + length > len(data) or max_frame_size < 1:
         raise ValueError("data_frames: slice outside the data, or bad frame size")
-    stream = stream_id.to_bytes(4, "big")
     view = memoryview(data)
     pieces: list = []
     position = start
@@ -473,7 +465,7 @@ def data_frames(stream_id: int, data: bytes, start: int, length: int,
     while True:
         size = min(max_frame_size, stop - position)
         last = position + size >= stop
-        pieces.append(size.to_bytes(3, "big") + bytes((0, 1 if last and end_stream else 0)) + stream)
+        pieces.append(_frame_header(size, 0x0, 1 if last and end_stream else 0, stream_id))
         if size:
             pieces.append(view[position:position + size])
         position += size
@@ -489,14 +481,13 @@ def frame_headers(stream_id: int, block: bytes, max_frame_size: int, end_stream:
     """
     if max_frame_size < 1:
         raise ValueError("frame_headers: bad frame size")
-    stream = stream_id.to_bytes(4, "big")
     out = bytearray()
     position = 0
     kind, flags = 0x1, 0x1 if end_stream else 0
     while True:
         size = min(max_frame_size, len(block) - position)
         last = position + size >= len(block)
-        out += size.to_bytes(3, "big") + bytes((kind, flags | (0x4 if last else 0))) + stream
+        out += _frame_header(size, kind, flags | (0x4 if last else 0), stream_id)
         out += block[position:position + size]
         position += size
         if last:

@@ -47,8 +47,6 @@ LINGER_SECONDS = 2.0
 SMALL_READ = 64 * 1024
 BIG_READ = 256 * 1024
 
-
-
 # h2's header checks and normalisation are replaced by ours: validate_request_headers
 # (the same checks, compiled, answered with a stream error as RFC 9113 §8.1.1 says rather
 # than h2's connection error), build_environ (joins cookie crumbs) and
