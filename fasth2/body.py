@@ -33,6 +33,9 @@ class RequestBody:
         self._size = 0
         self._ended = False
         self._aborted = False
+        #: True while the app's thread waits for bytes that have not arrived (read on
+        #: the loop without the lock: a stale value only delays a nudge, see protocol.py).
+        self.reader_waiting = False
 
     # -- the event loop's side ------------------------------------------------------
 
@@ -92,7 +95,9 @@ class RequestBody:
             finished = False
             with self._ready:
                 while not self._chunks and not self._ended and not self._aborted:
+                    self.reader_waiting = True
                     self._ready.wait()
+                self.reader_waiting = False
                 if self._aborted:
                     raise StreamAborted("the client reset the stream")
                 before = got

@@ -35,9 +35,13 @@ class Config:
     max_concurrent_streams: int = 100
     #: SETTINGS_MAX_HEADER_LIST_SIZE: the decoded request header list cap, in bytes.
     max_header_list_size: int = 64 * KIB
-    #: SETTINGS_INITIAL_WINDOW_SIZE: how much request body a stream may buffer.
-    initial_window_size: int = 1 * MIB
-    #: The connection-level receive window: request body buffered across all streams.
+    #: SETTINGS_INITIAL_WINDOW_SIZE: the request body a stream may send before its app
+    #: starts reading it (streams waiting for a thread hold at most this much each).
+    initial_window_size: int = 64 * KIB
+    #: The request-body window of a stream once its app reads: what it may buffer.
+    stream_window_size: int = 1 * MIB
+    #: The connection-level receive window. It only paces the client: it is credited
+    #: back as DATA arrives (the stream windows bound what is buffered).
     connection_window_size: int = 4 * MIB
     #: SETTINGS_MAX_FRAME_SIZE we accept.
     max_frame_size: int = 16 * KIB
@@ -86,6 +90,8 @@ class Config:
             raise ValueError("max_frame_size must be between 16384 and 16777215")
         if not 0 < self.initial_window_size <= 2**31 - 1:
             raise ValueError("initial_window_size must be between 1 and 2**31-1")
+        if not 0 < self.stream_window_size <= 2**31 - 1:
+            raise ValueError("stream_window_size must be between 1 and 2**31-1")
         if not 65535 <= self.connection_window_size <= 2**31 - 1:
             raise ValueError("connection_window_size must be between 65535 and 2**31-1")
 

@@ -16,6 +16,7 @@ import h2.events as ev
 from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 
+from . import h2fast
 from .body import EMPTY_BODY, RequestBody
 from .errors import MalformedHeaders
 from .limits import declared_too_large
@@ -53,7 +54,7 @@ class H2EventHandlers:
         if event.stream_ended is not None:
             body = EMPTY_BODY
         else:
-            body = RequestBody(self.call_from_thread, partial(self.acknowledge, stream_id))
+            body = RequestBody(self.call_from_thread, partial(self.body_consumed, stream_id))
         stream = self._start_request(stream_id, event.headers, body)
         if event.priority_updated is not None:  # RFC 7540 priority fields in HEADERS
             stream.set_priority(from_rfc7540_weight(event.priority_updated.weight), False)
@@ -77,29 +78,38 @@ class H2EventHandlers:
         if update is not None:  # a PRIORITY_UPDATE came first: it is the newer signal
             stream.set_priority(parse_priority(update, stream.priority), True)
         self._apps.start(run_app, self.server.app, environ, stream)
+        if not body.ended:
+            self.watch_uploads()
         return stream
 
     def _on_data(self, event: ev.DataReceived) -> None:
-        """Request body: hand it to the app; acknowledge it once the app reads it."""
-        if not event.flow_controlled_length and event.stream_ended is None:
+        """Request body: hand it to the app; reopen the stream's window as it reads.
+
+        The connection window is credited at once (see ``h2fast.credit_connection``):
+        bytes a stream buffers are bounded by its own window, and must never hold the
+        connection window shut against the streams whose apps are reading.
+        """
+        received = event.flow_controlled_length
+        conn = self.conn
+        self._body_arrivals += 1
+        h2fast.credit_connection(conn, received)
+        if not received and event.stream_ended is None:
             if not self.glitch("empty DATA frames"):
                 return
         stream = self.streams.get(event.stream_id)
         if stream is None or stream.aborted or stream.body.ended:
             # Nobody will read it (response done or stream abandoned): give it back.
-            self.acknowledge(event.stream_id, event.flow_controlled_length)
+            h2fast.credit_stream(conn, event.stream_id, received)
             return
         data = event.data  # bytes, or a list of payloads (h2fast.receive_frame)
-        size = len(data) if type(data) is not list else event.flow_controlled_length
+        size = len(data) if type(data) is not list else received
         if not stream.body_allowed(size, self.config.max_body_size):
             log.info("stream %d: request body over max_body_size; stream reset", event.stream_id)
-            self.acknowledge(event.stream_id, event.flow_controlled_length)
             stream.reset(ErrorCodes.CANCEL)
             return
         stream.body.feed(data)
-        padding = event.flow_controlled_length - size
-        if padding:  # padding is never read by anyone: acknowledge it at once
-            self.acknowledge(event.stream_id, padding)
+        if received > size:  # padding is never read by anyone: give it back at once
+            h2fast.credit_stream(conn, event.stream_id, received - size)
 
     def _on_stream_ended(self, event: ev.StreamEnded) -> None:
         """END_STREAM: the body is complete; a reader waiting for more gets EOF."""

@@ -16,7 +16,7 @@ from h2.connection import (AllowedStreamIDs, ConnectionInputs, ConnectionState, 
                            _decode_headers)
 from h2.exceptions import ProtocolError
 from h2.stream import StreamInputs, StreamState
-from hyperframe.frame import DataFrame, HeadersFrame
+from hyperframe.frame import DataFrame, HeadersFrame, WindowUpdateFrame
 
 from .speedups import data_frames, frame_data, frame_headers
 
@@ -165,6 +165,38 @@ def send_data(conn: H2Connection, stream_id: int, data: bytes, start: int, lengt
         pieces.append(conn.data_to_send())
     pieces.extend(data_frames(stream_id, data, start, length, conn.max_outbound_frame_size,
                               end_stream))
+
+
+def credit_connection(conn: H2Connection, size: int) -> None:
+    """Give ``size`` received bytes back to the connection window at once.
+
+    The connection window paces the client; it bounds nothing of ours (the stream
+    windows do, see protocol.py), so it is credited as DATA arrives, whether or not an
+    app reads it. h2's window manager decides when a WINDOW_UPDATE is worth sending.
+    """
+    increment = conn._inbound_flow_control_window_manager.process_bytes(size)
+    if increment:
+        conn._prepare_for_sending([WindowUpdateFrame(0, window_increment=increment)])
+
+
+def credit_stream(conn: H2Connection, stream_id: int, size: int) -> None:
+    """Give ``size`` consumed bytes back to one stream's window (if it can still receive)."""
+    stream = conn.streams.get(stream_id)
+    if stream is not None and stream.state_machine.state in _CAN_RECEIVE_DATA:
+        conn._prepare_for_sending(stream.acknowledge_received_data(size))
+
+
+def grow_stream_window(conn: H2Connection, stream_id: int, size: int) -> None:
+    """Raise a stream's receive window to ``size`` (WINDOW_UPDATE by the difference)."""
+    stream = conn.streams.get(stream_id)
+    if (stream is None or stream.state_machine.state not in _CAN_RECEIVE_DATA
+            or conn.state_machine.state is ConnectionState.CLOSED):
+        return
+    manager = stream._inbound_window_manager
+    increment = size - manager.max_window_size
+    if increment > 0:
+        conn._prepare_for_sending(stream.increase_flow_control_window(increment))
+        manager.max_window_size = size  # h2's threshold for WINDOW_UPDATEs is half of it
 
 
 def watch_closed_streams(conn: H2Connection, on_closed: Callable[[], None]) -> None:

@@ -5,7 +5,7 @@ Strategy: httptools calls us back per request; each request becomes an ``H1Excha
 thread pool and ``run_app``. Requests on one connection are answered strictly in
 order: pipelined requests wait in a queue (bounded: reading pauses when it is full).
 There is no flow control in HTTP/1.1, so reading also pauses while request bodies the
-app has not consumed pass ``initial_window_size``. A request asking to upgrade to h2c
+app has not consumed pass ``stream_window_size``. A request asking to upgrade to h2c
 (RFC 7540 §3.2) is answered with 101 and handed, body included, to HTTP/2 as stream 1.
 """
 
@@ -321,7 +321,7 @@ class H1Protocol(asyncio.Protocol):
             return
         exchange.body.feed(body)
         self._body_buffered += len(body)
-        if self._body_buffered > self.config.initial_window_size:
+        if self._body_buffered > self.config.stream_window_size:
             self._pause_reading()
 
     def on_message_complete(self) -> None:
@@ -342,7 +342,7 @@ class H1Protocol(asyncio.Protocol):
 
     def _body_consumed(self, size: int) -> None:
         self._body_buffered -= size
-        if self._body_buffered <= self.config.initial_window_size // 2:
+        if self._body_buffered <= self.config.stream_window_size // 2:
             self._resume_reading()
 
     def write(self, data: bytes) -> None:

@@ -43,6 +43,14 @@ log = logging.getLogger("fasth2.error")
 # After our last bytes, how long we keep reading (and discarding) before closing, so
 # that a client still sending does not get a TCP RST that destroys our GOAWAY.
 LINGER_SECONDS = 2.0
+# Some clients notice a WINDOW_UPDATE only on their next network read, and that read may
+# belong to another of their streams, blocked until we send something (httpcore 1.0's
+# HTTP/2 uploads). While an app waits for body bytes and none arrive, a PING every
+# NUDGE_INTERVAL gives such a reader something to return with, up to NUDGE_LIMIT per
+# stream per quiet spell (a reader queue is never longer than the client's streams).
+NUDGE_INTERVAL = 0.005
+NUDGE_LIMIT = 2
+NUDGE_PING = b"fasth2nd"
 # Read sizes of BufferedH2Protocol.
 SMALL_READ = 64 * 1024
 BIG_READ = 256 * 1024
@@ -98,6 +106,10 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         self._last_sent = self._last_activity  # when DATA last went out
         self._paused_since = 0.0
         self._environ: dict = {}
+        self._nudge: asyncio.TimerHandle | None = None
+        self._nudges = 0  # PINGs sent since request-body bytes last arrived
+        self._body_arrivals = 0  # DATA events so far (to notice a quiet spell)
+        self._arrivals_seen = 0  # _body_arrivals at the last nudge check
         #: Frames queued outside h2 (see h2fast.send_data), written before h2's next
         #: bytes. None over TLS: there every piece would become a TLS record of its own.
         self.pieces: list | None = None if server.config.tls else []
@@ -297,15 +309,46 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         except RuntimeError:  # the loop is closed: the server is gone
             raise StreamAborted("the server is shutting down") from None
 
-    def acknowledge(self, stream_id: int, size: int) -> None:
-        """Give ``size`` consumed request-body bytes back to the client's windows."""
+    def body_consumed(self, stream_id: int, size: int) -> None:
+        """The app read ``size`` bytes of a stream's body: reopen the stream's window.
+
+        The first read also grows the window from ``initial_window_size`` to
+        ``stream_window_size``: only a stream whose app reads gets the big window, so
+        streams still waiting for a thread each hold at most the initial window.
+        """
         if self._closed:
             return
-        try:
-            self.conn.acknowledge_received_data(size, stream_id)
-        except H2Error:
-            return  # the connection is closing
+        h2fast.grow_stream_window(self.conn, stream_id, self.config.stream_window_size)
+        h2fast.credit_stream(self.conn, stream_id, size)
         self.flush_soon()
+        self.watch_uploads()
+
+    def watch_uploads(self) -> None:
+        """Check every NUDGE_INTERVAL, while request bodies are incomplete, that the
+        client is not stuck (see NUDGE_INTERVAL)."""
+        if self._nudge is None and not self._closed:
+            self._nudge = self.loop.call_later(NUDGE_INTERVAL, self._check_uploads)
+
+    def _check_uploads(self) -> None:
+        self._nudge = None
+        if self._closed:
+            return
+        if self._body_arrivals != self._arrivals_seen:
+            self._arrivals_seen = self._body_arrivals
+            self._nudges = 0
+        uploading = waiting = 0
+        for stream in self.streams.values():
+            body = stream.body
+            if not body.ended:
+                uploading += 1
+                waiting += body.reader_waiting
+        if not uploading:
+            return
+        if waiting and self._nudges < NUDGE_LIMIT * uploading:
+            self._nudges += 1
+            self.conn.ping(NUDGE_PING)
+            self.flush()
+        self.watch_uploads()
 
     # -- streams ------------------------------------------------------------------
 
@@ -316,14 +359,10 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         body = stream.body
         if not stream.aborted and not body.ended and not self._closed:
             # The response is complete before the request: ask the client to stop
-            # sending (RFC 9113 §8.1) and return what it already sent to the window.
-            unread = body.abort()
-            try:
-                self._reset(stream.stream_id, ErrorCodes.NO_ERROR)
-                if unread:
-                    self.conn.acknowledge_received_data(unread, stream.stream_id)
-            except H2Error:
-                pass
+            # sending (RFC 9113 §8.1). What it sent is dropped; the connection window
+            # has it back already.
+            body.abort()
+            self._reset(stream.stream_id, ErrorCodes.NO_ERROR)
             self.flush_soon()
         if self.closing and not self.streams:
             self._close_after_flush()

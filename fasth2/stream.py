@@ -19,7 +19,6 @@ from h2.errors import ErrorCodes
 from h2.exceptions import H2Error
 
 from . import h2fast
-from .body import EMPTY_BODY
 from .exchange import Exchange
 from .priority import DEFAULT, Priority, parse_priority
 from .speedups import encode_response_headers
@@ -273,9 +272,7 @@ class Stream(Exchange):
         self._abandon()
         self._pending.clear()
         self.protocol.scheduler.discard(self)
-        unread = self.body.abort() if self.body is not EMPTY_BODY else 0
-        if unread:
-            self.protocol.acknowledge(self.stream_id, unread)
+        self.body.abort()  # the stream is closed: its window no longer matters
         self.wake()
         if not self._finished:
             self._finished = True

@@ -7,6 +7,7 @@ named by the FASTH2_TEST_EVENTS environment variable.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -69,6 +70,25 @@ def echo_stream(environ, start_response):
     start_response("200 OK", [("Content-Type", "application/octet-stream")])
     stream = environ["wsgi.input"]
     return iter(lambda: stream.read(CHUNK), b"")
+
+
+def digest(environ, start_response):
+    """The body's length and SHA-256. ``until=T``: sleep until time.time() is T before reading;
+    ``slow=1``: read in 8 KiB pieces, pausing now and then (a slow reader)."""
+    query = _query(environ)
+    time.sleep(max(0.0, float(query.get("until", "0")) - time.time()))
+    stream = environ["wsgi.input"]
+    hasher = hashlib.sha256()
+    size = 0
+    while True:
+        piece = stream.read(8192 if query.get("slow") else CHUNK)
+        if not piece:
+            break
+        size += len(piece)
+        hasher.update(piece)
+        if query.get("slow") and size % (16 * 8192) == 0:
+            time.sleep(0.001)
+    return _text(start_response, f"{size} {hasher.hexdigest()}".encode())
 
 
 def environ_json(environ, start_response):
@@ -223,7 +243,7 @@ def ident(environ, start_response):
 
 
 ROUTES = {
-    "/hello": hello, "/echo": echo, "/echo-stream": echo_stream, "/environ": environ_json,
+    "/hello": hello, "/echo": echo, "/echo-stream": echo_stream, "/digest": digest, "/environ": environ_json,
     "/status": status, "/headers": headers, "/write": use_write, "/generator": generator,
     "/error-before": error_before, "/error-after": error_after, "/exc-info": exc_info,
     "/bad-status": bad_status, "/bad-header": bad_header, "/lines": lines,
