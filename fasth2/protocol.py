@@ -31,7 +31,7 @@ from .limits import Budget
 from .speedups import FrameScanner, HpackDecoder, HpackEncoder, ReadBuffer
 from .priority import SETTINGS_NO_RFC7540_PRIORITIES, PendingUpdates
 from .scheduler import SendScheduler
-from .stream import MIN_USEFUL_WINDOW, Stream
+from .stream import Stream
 from .workers import ThreadShare
 from .wsgi import base_environ
 
@@ -377,9 +377,8 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
 
     def _can_send(self) -> bool:
         """True while the connection itself can take more DATA."""
-        # The same threshold as the senders': a sliver of window waits for more.
         return (not self.write_paused and not self._closed
-                and self.conn.outbound_flow_control_window >= MIN_USEFUL_WINDOW)
+                and self.conn.outbound_flow_control_window > 0)
 
     def _wake_all(self) -> None:
         for stream in list(self.streams.values()):

@@ -31,7 +31,10 @@ _TOO_LARGE_BODY = b"Request body too large\n"
 _TOO_LARGE_HEADERS = encode_response_headers("413 Content Too Large", [
     ("content-type", "text/plain"), ("content-length", str(len(_TOO_LARGE_BODY)))])
 
-# Below this much window a stream waits for more rather than send a sliver of a frame.
+# A DATA frame smaller than this, cut short by the client's window while more of the
+# body waits, is a sliver: it is sent (a conformant client with a tiny window must make
+# progress, RFC 9113 §6.9.1) but costs the connection's misbehaviour budget, so that
+# opening windows a byte at a time (CVE-2019-9511) ends in ENHANCE_YOUR_CALM.
 MIN_USEFUL_WINDOW = 512
 # From this many bytes a send step's frames reference the body instead of copying it:
 # below it, copying into one coalesced write is cheaper than the extra pieces.
@@ -157,16 +160,18 @@ class Stream(Exchange):
                 window = conn.local_flow_control_window(sid)
                 chunk = pending[0]
                 start = self._offset
-                if window < MIN_USEFUL_WINDOW and window < len(chunk) - start:
-                    # Nothing, or a sliver: wait for a window worth a frame (a client
-                    # opening it a byte at a time must not get a frame per byte).
-                    if conn.streams[sid].outbound_flow_control_window <= window:
+                if window <= 0:
+                    if conn.streams[sid].outbound_flow_control_window <= 0:
                         if not self.stalled_since:
                             self.stalled_since = protocol.loop.time()
                         return STREAM_BLOCKED
                     return CONNECTION_BLOCKED
-                self.stalled_since = 0.0
                 size = min(len(chunk) - start, window, step_limit)
+                if size < MIN_USEFUL_WINDOW and size < len(chunk) - start:
+                    if not protocol.glitch("DATA frames cut small by the client's window"):
+                        return DONE  # the connection is ending
+                else:  # a useful frame: the stream is not stalled (slivers do not count)
+                    self.stalled_since = 0.0
                 if allowance is not None:
                     size = min(size, allowance)
                     allowance -= size
