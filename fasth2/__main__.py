@@ -60,6 +60,12 @@ def build_parser() -> argparse.ArgumentParser:
                               ("--write-stall-timeout", "write_stall_timeout", "a client that stops reading")):
         parser.add_argument(flag, type=float, default=getattr(defaults, field), metavar="SECONDS",
                             dest=field, help=f"time allowed for {what} (default {getattr(defaults, field):g})")
+    for flag, field, what in (("--response-memory", "response_memory", "the whole process"),
+                              ("--response-memory-per-connection", "response_memory_per_connection",
+                               "one HTTP/2 connection")):
+        parser.add_argument(flag, type=int, default=getattr(defaults, field), metavar="BYTES",
+                            dest=field, help=f"unsent response bytes {what} may hold before new "
+                            f"app calls wait (default {getattr(defaults, field)})")
     parser.add_argument("--backlog", type=int, default=defaults.backlog, metavar="N",
                         help=f"listen backlog (default {defaults.backlog})")
     parser.add_argument("--log-level", choices=LOG_LEVELS, default=defaults.log_level,
@@ -82,6 +88,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "handshake_timeout": args.handshake_timeout,
         "header_timeout": args.header_timeout,
         "write_stall_timeout": args.write_stall_timeout,
+        "response_memory": args.response_memory,
+        "response_memory_per_connection": args.response_memory_per_connection,
         "backlog": args.backlog,
         "log_level": args.log_level,
         "certfile": args.certfile,

@@ -49,6 +49,12 @@ class Config:
     stream_buffer_size: int = 256 * KIB
     #: Transport write buffer high-water mark; above it the senders pause.
     write_buffer_high: int = 256 * KIB
+    #: Response bytes (produced by the app, not yet sent) one HTTP/2 connection may hold
+    #: before it starts no new app calls; its new streams wait for the client to read.
+    response_memory_per_connection: int = 4 * MIB
+    #: The same for the whole process: past it new app calls wait on every connection,
+    #: and connections holding the most without reading are shed (ENHANCE_YOUR_CALM).
+    response_memory: int = 32 * MIB
 
     #: Requests one connection may make; then it is closed gracefully (GOAWAY). 0: no cap.
     max_requests_per_connection: int = 1_000_000
@@ -90,6 +96,8 @@ class Config:
             raise ValueError("max_frame_size must be between 16384 and 16777215")
         if not 0 < self.initial_window_size <= 2**31 - 1:
             raise ValueError("initial_window_size must be between 1 and 2**31-1")
+        if self.response_memory_per_connection < 1 or self.response_memory < 1:
+            raise ValueError("response_memory and response_memory_per_connection must be positive")
         if not 0 < self.stream_window_size <= 2**31 - 1:
             raise ValueError("stream_window_size must be between 1 and 2**31-1")
         if not 65535 <= self.connection_window_size <= 2**31 - 1:

@@ -102,10 +102,13 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         # App calls of this connection: at most half the pool's threads at once, so one
         # client (one that stopped reading, say) cannot occupy them all.
         self._apps = ThreadShare(server.workers, server.thread_share)
+        #: Response bytes the apps produced that are not sent yet (see ``hold``).
+        self.held = 0
         self._last_activity = server.loop.time()
         self._last_sent = self._last_activity  # when DATA last went out
         self._paused_since = 0.0
         self._environ: dict = {}
+        self._upgraded_request: tuple | None = None  # see connection_upgraded
         self._nudge: asyncio.TimerHandle | None = None
         self._nudges = 0  # PINGs sent since request-body bytes last arrived
         self._body_arrivals = 0  # DATA events so far (to notice a quiet spell)
@@ -139,7 +142,9 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         if body:
             prefilled.feed(body)
         prefilled.end()
-        self._start_request(1, headers, prefilled)
+        # Stream 1 starts when the client's preface arrives, that is once it has read
+        # the 101: curl (7.88) fails when response frames come in the same read as the 101.
+        self._upgraded_request = (headers, prefilled)
         self.flush()
         return True
 
@@ -194,6 +199,10 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
             count, self._closed_stream_frames = self._closed_stream_frames, 0
             if not self.glitch("frames on closed streams", count / 4):
                 return
+        if self._upgraded_request is not None:
+            headers, body = self._upgraded_request
+            self._upgraded_request = None
+            self._start_request(1, headers, body)
         self.flush()
 
     def _receive(self, item: bytes | tuple) -> bool:
@@ -264,6 +273,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         self._closed = True
         self._shutdown_streams()
         self.server.connections.discard(self)
+        self.server.held_back.discard(self)
 
     # -- writing ------------------------------------------------------------------
 
@@ -374,6 +384,51 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
             self.conn.reset_stream(stream_id, code)
         except StreamClosedError:
             pass
+
+    # -- response memory ----------------------------------------------------------
+
+    def hold(self, size: int) -> None:
+        """``size`` more response bytes wait to be sent: past the connection's or the
+        process's budget, this connection starts no new app calls."""
+        self.held += size
+        server = self.server
+        server.response_bytes += size
+        if self._apps.open and (self.held >= self.config.response_memory_per_connection
+                                or server.response_bytes >= self.config.response_memory):
+            self._apps.open = False
+            server.hold_back(self)
+
+    def release(self, size: int) -> None:
+        """``size`` held response bytes were sent (or dropped)."""
+        self.held -= size
+        server = self.server
+        before = server.response_bytes
+        server.response_bytes = before - size
+        if server.held_back:
+            limit = self.config.response_memory
+            if before >= limit > server.response_bytes:
+                server.reopen()  # the process is under its budget again
+            elif not self._apps.open and self.held < self.config.response_memory_per_connection:
+                server.reopen(self)
+
+    def reopen_apps(self) -> None:
+        """Both budgets have room again: start the app calls that waited."""
+        self._apps.open = True
+        if not self._closed:
+            self._apps.resume()
+
+    def shed(self) -> None:
+        """End this connection now to free the responses it holds (the process is over
+        its response budget and this client has not read for a while)."""
+        log.warning("closing connection from %s: it holds %.1f MiB of responses it does not "
+                    "read (ENHANCE_YOUR_CALM)", self._environ["REMOTE_ADDR"], self.held / 2**20)
+        self._connection_error(ErrorCodes.ENHANCE_YOUR_CALM)
+        self.transport.abort()  # a client that does not read would never take our GOAWAY
+
+    @property
+    def last_progress(self) -> float:
+        """When DATA last went out (or the connection started)."""
+        return self._last_sent
 
     def _can_send(self) -> bool:
         """True while the connection itself can take more DATA."""

@@ -98,6 +98,7 @@ class Stream(Exchange):
                     return
             if data:
                 self._pending.append(data)
+                self.protocol.hold(len(data))
                 if not end:
                     self._counted += len(data)
             if end:
@@ -180,6 +181,7 @@ class Stream(Exchange):
                     self._offset = 0
                 else:
                     self._offset = start + size
+                protocol.release(size)
                 last = self._app_done and not pending
                 pieces = protocol.pieces if size >= ZERO_COPY_MIN else None
                 h2fast.send_data(conn, sid, chunk, start, size, last, pieces)
@@ -275,7 +277,11 @@ class Stream(Exchange):
     def abort(self) -> None:
         """Abandon the stream: wake and stop the app thread, drop unsent output."""
         self._abandon()
-        self._pending.clear()
+        pending = self._pending
+        if pending:
+            self.protocol.release(sum(map(len, pending)) - self._offset)
+            pending.clear()
+            self._offset = 0
         self.protocol.scheduler.discard(self)
         self.body.abort()  # the stream is closed: its window no longer matters
         self.wake()

@@ -111,9 +111,10 @@ class WorkerPool:
 class ThreadShare:
     """A bounded share of a pool for one connection: at most ``limit`` calls running.
 
-    Calls past the share wait here; a thread finishing one of this connection's calls
-    takes the next waiting one itself, under the same lock, so the share costs no
-    round trip through the event loop.
+    Calls past the share wait here, and so do all new calls while the share is closed
+    (``open`` False: the connection holds too much unsent response, see protocol.py). A
+    thread finishing one of this connection's calls takes the next waiting one itself,
+    under the same lock, so the share costs no round trip through the event loop.
     """
 
     def __init__(self, pool: WorkerPool, limit: int) -> None:
@@ -123,21 +124,33 @@ class ThreadShare:
         self._waiting: deque = deque()
         #: Calls running (including those of streams since reset) on the pool.
         self.running = 0
+        #: False while no new call may start (set on the loop; threads read it).
+        self.open = True
 
     def start(self, function: Callable, *args) -> None:
         """Run ``function(*args)`` on the pool now, or once the share has room."""
         with self._lock:
-            if self.running >= self._limit:
+            if self.running >= self._limit or not self.open:
                 self._waiting.append((function, args))
                 return
             self.running += 1
         self._pool.submit(self._run, function, args)
 
+    def resume(self) -> None:
+        """The share is open again: start waiting calls, up to the limit."""
+        while True:
+            with self._lock:
+                if not (self._waiting and self.open and self.running < self._limit):
+                    return
+                self.running += 1
+                function, args = self._waiting.popleft()
+            self._pool.submit(self._run, function, args)
+
     def _run(self, function: Callable, args: tuple) -> None:
         while True:
             function(*args)
             with self._lock:
-                if not self._waiting:
+                if not self._waiting or not self.open:
                     self.running -= 1
                     return
                 function, args = self._waiting.popleft()

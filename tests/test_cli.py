@@ -69,6 +69,8 @@ def fasth2(*args: str, cwd=ROOT, env: dict | None = None, timeout: float = 20):
     (["--handshake-timeout", "3"], "handshake_timeout", 3.0),
     (["--header-timeout", "4"], "header_timeout", 4.0),
     (["--write-stall-timeout", "5"], "write_stall_timeout", 5.0),
+    (["--response-memory", "1000000"], "response_memory", 1_000_000),
+    (["--response-memory-per-connection", "65536"], "response_memory_per_connection", 65536),
 ])
 def test_flag_sets_config_field(argv, field, value):
     config = config_from_args(build_parser().parse_args([*argv, "app:app"]))
