@@ -1,6 +1,7 @@
 """The applications every server in the comparison runs: the same routes, WSGI and ASGI.
 
-``/`` answers the 13-byte hello world; ``/mib`` a 1 MiB body; ``/upload`` reads the
+``/`` answers the 13-byte hello world; ``/mib`` a 1 MiB body (``/mib-fresh``: a new
+object each time, as the attack harness wants); ``/upload`` reads the
 request body and answers its length. uvicorn serves only ASGI, so it gets ``asgi_app``.
 """
 
@@ -15,6 +16,8 @@ def wsgi_app(environ, start_response):
     path = environ["PATH_INFO"]
     if path == "/mib":
         body = MIB
+    elif path == "/mib-fresh":  # a new 1 MiB object per call, as a rendered page would be
+        body = b"y" * (1024 * 1024)
     elif path == "/upload":
         stream = environ["wsgi.input"]
         size = 0

@@ -52,6 +52,8 @@ SCENARIOS = [
     Scenario("h2 (TLS) 10 x 10, hello", "h2", 10, 10),
     Scenario("HTTP/1.1 10 conns, hello", "h1", 10, 1),
     Scenario("h2c 1 MiB uploads, 4 x 4", "h2c", 4, 4, "/upload", upload=True, unit="MiB/s"),
+    # More concurrent uploads on one connection than the app has threads (issue 11).
+    Scenario("h2c 1 MiB uploads, 1 x 64", "h2c", 1, 64, "/upload", upload=True, unit="MiB/s"),
 ]
 
 

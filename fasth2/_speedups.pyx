@@ -220,6 +220,9 @@ def encode_response_headers(status, headers):
 cdef enum:
     RUN_FRAMES = 256
     RUN_STREAMS = 32
+    WINDOW_RUN_FRAMES = 4096
+    WINDOW_RUN_STREAMS = 128
+    TINY_WINDOW_UPDATE = 512
 
 
 cdef class FrameScanner:
@@ -293,17 +296,23 @@ cdef class FrameScanner:
             flags = p[pos + 4]
             stream_id = (((<unsigned long>p[pos + 5] & 0x7F) << 24) | (<unsigned long>p[pos + 6] << 16)
                          | (<unsigned long>p[pos + 7] << 8) | p[pos + 8])
-            if kind == 0x8 and length == 4 and stream_id and not self._in_header_block:
+            if kind == 0x8 and length == 4 and not self._in_header_block:
                 if end - pos < 13:
                     self._partial = data[pos:]
                     break
                 increment = (((<unsigned long>p[pos + 9] & 0x7F) << 24) | (<unsigned long>p[pos + 10] << 16)
                              | (<unsigned long>p[pos + 11] << 8) | p[pos + 12])
-                if increment == 0:
+                if stream_id and increment == 0:
                     if pos > start:
                         items.append(data[start:pos])
                     items.append(<object>stream_id)
                     pos += 13
+                    start = pos
+                    continue
+                if increment and not p[pos + 9] & 0x80:
+                    if pos > start:
+                        items.append(data[start:pos])
+                    pos = self._window_run(p, pos, end, items)
                     start = pos
                     continue
             if ((kind == 0x0 or kind == 0x1 and flags & 0x4) and not flags & 0x28
@@ -340,6 +349,46 @@ cdef class FrameScanner:
         if stop > start:  # (all of it untouched: the input object itself, no copy)
             items.append(data if start == 0 and stop == end else data[start:stop])
         return items
+
+    cdef Py_ssize_t _window_run(self, const unsigned char *p, Py_ssize_t pos, Py_ssize_t end,
+                                list items) except -1:
+        """Cut out the run of valid WINDOW_UPDATE frames at ``pos`` as one item.
+
+        See ``fasth2._speedups_py.FrameScanner._window_run``.
+        """
+        cdef unsigned long stream_ids[WINDOW_RUN_STREAMS]
+        cdef unsigned long long totals[WINDOW_RUN_STREAMS]
+        cdef int streams = 0, frames = 0, k
+        cdef Py_ssize_t tiny = 0
+        cdef unsigned long stream_id, increment
+        cdef list pairs = []
+        while end - pos >= 13 and frames < WINDOW_RUN_FRAMES:
+            if p[pos] or p[pos + 1] or p[pos + 2] != 4 or p[pos + 3] != 0x8 or p[pos + 9] & 0x80:
+                break
+            increment = ((<unsigned long>p[pos + 9] << 24) | (<unsigned long>p[pos + 10] << 16)
+                         | (<unsigned long>p[pos + 11] << 8) | p[pos + 12])
+            if increment == 0:
+                break
+            stream_id = (((<unsigned long>p[pos + 5] & 0x7F) << 24) | (<unsigned long>p[pos + 6] << 16)
+                         | (<unsigned long>p[pos + 7] << 8) | p[pos + 8])
+            k = 0
+            while k < streams and stream_ids[k] != stream_id:
+                k += 1
+            if k == streams:
+                if streams == WINDOW_RUN_STREAMS:
+                    break
+                stream_ids[k] = stream_id
+                totals[k] = 0
+                streams += 1
+            totals[k] += increment
+            if increment < TINY_WINDOW_UPDATE:
+                tiny += 1
+            frames += 1
+            pos += 13
+        for k in range(streams):
+            pairs.append((<object>stream_ids[k], <object>totals[k]))
+        items.append((0x8, 0, tiny, pairs))
+        return pos
 
     cdef Py_ssize_t _data_run(self, bytes data, const unsigned char *p, Py_ssize_t pos,
                               Py_ssize_t end, list items) except -1:

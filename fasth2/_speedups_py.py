@@ -182,6 +182,11 @@ _PADDED_OR_PRIORITY = 0x8 | 0x20
 # Bounds of one run of DATA frames joined per stream (FrameScanner._data_run).
 RUN_FRAMES = 256
 RUN_STREAMS = 32
+# A run of WINDOW_UPDATE frames ends at this many frames or streams (see _window_run).
+WINDOW_RUN_FRAMES = 4096
+WINDOW_RUN_STREAMS = 128
+#: A WINDOW_UPDATE increment below this is "tiny": counted for the misbehaviour budget.
+TINY_WINDOW_UPDATE = 512
 _HEADER_BLOCK_TYPES = (0x1, 0x5, 0x9)  # HEADERS, PUSH_PROMISE, CONTINUATION
 
 
@@ -200,8 +205,9 @@ class FrameScanner:
     server applies those without h2's frame parsing (``h2fast.receive_frame``). For
     DATA the payload is a list: consecutive DATA frames are gathered per stream (see
     ``_data_run``), one payload (a memoryview of the read) per frame, ``flags`` those
-    of the last. The scanner
-    holds back the start of such a frame until the rest arrives.
+    of the last. Runs of WINDOW_UPDATE frames come out as one tuple too (see
+    ``_window_run``). The scanner holds back the start of such a frame until the rest
+    arrives.
     The bytes are also cut after every ``headers_per_chunk`` HEADERS frames: h2 parses a
     whole buffer before the server sees any event, so this paces how many new streams
     h2 opens before the server can refuse or reset them.
@@ -263,16 +269,22 @@ class FrameScanner:
             kind = data[pos + 3]
             flags = data[pos + 4]
             stream_id = int.from_bytes(data[pos + 5:pos + 9], "big") & 0x7FFFFFFF
-            if kind == _WINDOW_UPDATE and length == 4 and stream_id and not self._in_header_block:
+            if kind == _WINDOW_UPDATE and length == 4 and not self._in_header_block:
                 if end - pos < 13:
                     self._partial = data[pos:]
                     break
-                increment = int.from_bytes(data[pos + 9:pos + 13], "big") & 0x7FFFFFFF
-                if increment == 0:
+                raw = int.from_bytes(data[pos + 9:pos + 13], "big")
+                if stream_id and not raw & 0x7FFFFFFF:
                     if pos > start:
                         items.append(data[start:pos])
                     items.append(stream_id)
                     pos += 13
+                    start = pos
+                    continue
+                if raw <= 0x7FFFFFFF and raw:
+                    if pos > start:
+                        items.append(data[start:pos])
+                    pos = self._window_run(data, pos, items)
                     start = pos
                     continue
             if ((kind == 0x0 or kind == 0x1 and flags & _END_HEADERS)
@@ -308,6 +320,38 @@ class FrameScanner:
         if stop > start:  # (all of it untouched: the input object itself, no copy)
             items.append(data if start == 0 and stop == end else data[start:stop])
         return items
+
+    def _window_run(self, data: bytes, pos: int, items: list) -> int:
+        """Cut out the run of valid WINDOW_UPDATE frames at ``pos`` as one item:
+        ``(0x8, 0, tiny, [(stream_id, summed increment), ...])`` in order of first
+        appearance, ``tiny`` counting increments under TINY_WINDOW_UPDATE.
+
+        A flood of them (CVE-2019-9511) then costs one h2 event per stream, not one per
+        frame. Increments only add, so a sum overflows a window exactly when one of the
+        frames would have. A run ends before anything else (a zero or reserved-bit
+        increment included), and at WINDOW_RUN_FRAMES frames or WINDOW_RUN_STREAMS
+        streams. Returns the position after the run.
+        """
+        totals: dict = {}
+        tiny = frames = 0
+        end = len(data)
+        while end - pos >= 13 and frames < WINDOW_RUN_FRAMES:
+            if data[pos:pos + 4] != b"\x00\x00\x04\x08":
+                break
+            stream_id = int.from_bytes(data[pos + 5:pos + 9], "big") & 0x7FFFFFFF
+            increment = int.from_bytes(data[pos + 9:pos + 13], "big")
+            if not 0 < increment <= 0x7FFFFFFF:
+                break
+            if stream_id not in totals:
+                if len(totals) == WINDOW_RUN_STREAMS:
+                    break
+                totals[stream_id] = 0
+            totals[stream_id] += increment
+            tiny += increment < TINY_WINDOW_UPDATE
+            frames += 1
+            pos += 13
+        items.append((_WINDOW_UPDATE, 0, tiny, list(totals.items())))
+        return pos
 
     def _data_run(self, data: bytes, pos: int, items: list) -> int:
         """Cut out the run of whole, non-empty DATA frames at ``pos``: one item per stream.

@@ -51,10 +51,12 @@ class Config:
     write_buffer_high: int = 256 * KIB
     #: Response bytes (produced by the app, not yet sent) one HTTP/2 connection may hold
     #: before it starts no new app calls; its new streams wait for the client to read.
-    response_memory_per_connection: int = 4 * MIB
+    response_memory_per_connection: int = 2 * MIB
     #: The same for the whole process: past it new app calls wait on every connection,
     #: and connections holding the most without reading are shed (ENHANCE_YOUR_CALM).
-    response_memory: int = 32 * MIB
+    #: What is held stays under this plus what the running calls produce (threads x
+    #: their response size), plus the transports' write buffers.
+    response_memory: int = 16 * MIB
 
     #: Requests one connection may make; then it is closed gracefully (GOAWAY). 0: no cap.
     max_requests_per_connection: int = 1_000_000

@@ -51,6 +51,8 @@ class Exchange:
         """
         if self.aborted:
             raise StreamAborted("the client went away")
+        if data:
+            self._produced(len(data))
         if end:  # the final piece is not counted: nobody waits for it to drain
             self.protocol.call_from_thread(self._on_output, headers, data, True)
             return
@@ -80,6 +82,10 @@ class Exchange:
         """Count ``size`` more request body bytes; False once past ``limit``."""
         self._received += size
         return limit is None or self._received <= limit
+
+    def _produced(self, size: int) -> None:
+        """*App thread*: the app handed over ``size`` more bytes (before the loop has
+        them). Nothing to do by default; HTTP/2 counts them against its budgets."""
 
     def _on_output(self, headers: list | None, data: bytes, end: bool) -> None:
         raise NotImplementedError

@@ -46,7 +46,7 @@ class H2EventHandlers:
             self._reset(stream_id, ErrorCodes.PROTOCOL_ERROR)
             self.glitch("malformed requests")
             return
-        if max(self._apps.running, len(self.streams)) >= self.config.max_concurrent_streams:
+        if max(self.app_share.running, len(self.streams)) >= self.config.max_concurrent_streams:
             # Reset streams whose app is still running count against the limit too.
             self._reset(stream_id, ErrorCodes.REFUSED_STREAM)
             self.glitch("refused streams")
@@ -77,7 +77,8 @@ class H2EventHandlers:
         update = self._priority_updates.take(stream_id)
         if update is not None:  # a PRIORITY_UPDATE came first: it is the newer signal
             stream.set_priority(parse_priority(update, stream.priority), True)
-        self._apps.start(run_app, self.server.app, environ, stream)
+        self.app_share.start(run_app, self.server.app, environ, stream,
+                             order=(stream.priority.urgency, stream_id))
         if not body.ended:
             self.watch_uploads()
         return stream

@@ -14,13 +14,16 @@ from typing import Callable
 
 from h2.connection import (AllowedStreamIDs, ConnectionInputs, ConnectionState, H2Connection,
                            _decode_headers)
-from h2.exceptions import ProtocolError
+from h2.events import WindowUpdated
+from h2.exceptions import ProtocolError, StreamClosedError
+from h2.utilities import guard_increment_window
 from h2.stream import StreamInputs, StreamState
 from hyperframe.frame import DataFrame, HeadersFrame, WindowUpdateFrame
 
 from .speedups import data_frames, frame_data, frame_headers
 
-DATA = 0x0  # frame type
+DATA = 0x0  # frame types
+WINDOW_UPDATE = 0x8
 END_STREAM = 0x1  # flag of DATA and HEADERS frames
 _CAN_RECEIVE_DATA = (StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL)
 
@@ -28,8 +31,9 @@ _CAN_RECEIVE_DATA = (StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL)
 def receive_frame(conn: H2Connection, kind: int, stream_id: int, flags: int,
                   payload: bytes | list) -> list:
     """h2's events for whole frames as FrameScanner cuts them out: one HEADERS frame
-    (``payload`` its header block), or a stream's DATA frames of one read (``payload``
-    their payloads, ``flags`` the last one's).
+    (``payload`` its header block), a stream's DATA frames of one read (``payload``
+    their payloads, ``flags`` the last one's), or a run of WINDOW_UPDATEs (``payload``
+    the summed increments per stream).
 
     The common cases, DATA on a stream that can receive it and HEADERS opening a new
     client stream within the stream limit, are applied the way h2's ``receive_data``
@@ -42,6 +46,8 @@ def receive_frame(conn: H2Connection, kind: int, stream_id: int, flags: int,
     try:
         if kind == DATA:
             events = _receive_data(conn, stream_id, flags, payload)
+        elif kind == WINDOW_UPDATE:
+            return _receive_window_updates(conn, payload)
         else:
             events = _receive_headers(conn, stream_id, flags, payload)
     except ProtocolError as exc:  # as receive_data: GOAWAY queued, then raised
@@ -49,6 +55,30 @@ def receive_frame(conn: H2Connection, kind: int, stream_id: int, flags: int,
         raise
     if events is None:
         return conn.receive_data(_reframe(kind, stream_id, flags, payload))
+    return events
+
+
+def _receive_window_updates(conn: H2Connection, totals: list) -> list:
+    """A run of WINDOW_UPDATE frames, their increments summed per stream (see
+    FrameScanner), applied as h2's ``_receive_window_update_frame`` applies each frame:
+    one WindowUpdated per stream, the same overflow errors (a stream's reset, or the
+    connection's FLOW_CONTROL_ERROR), frames on closed streams ignored and on idle
+    ones a connection error."""
+    events: list = []
+    for stream_id, increment in totals:
+        events += conn.state_machine.process_input(ConnectionInputs.RECV_WINDOW_UPDATE)
+        if not stream_id:
+            conn.outbound_flow_control_window = guard_increment_window(
+                conn.outbound_flow_control_window, increment)
+            events.append(WindowUpdated(stream_id=0, delta=increment))
+            continue
+        try:
+            stream_frames, stream_events = conn._get_stream_by_id(stream_id).receive_window_update(
+                increment)
+        except StreamClosedError:
+            continue
+        conn._prepare_for_sending(stream_frames)  # now: a later connection error keeps it
+        events += stream_events
     return events
 
 

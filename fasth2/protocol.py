@@ -101,9 +101,11 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         self._closed_stream_frames = 0  # counted during a read, charged after it
         # App calls of this connection: at most half the pool's threads at once, so one
         # client (one that stopped reading, say) cannot occupy them all.
-        self._apps = ThreadShare(server.workers, server.thread_share)
+        #: This connection's share of the thread pool (closed past its response budget).
         #: Response bytes the apps produced that are not sent yet (see ``hold``).
         self.held = 0
+        self.app_share = ThreadShare(server.workers, server.thread_share,
+                                     server.response_memory, self)
         self._last_activity = server.loop.time()
         self._last_sent = self._last_activity  # when DATA last went out
         self._paused_since = 0.0
@@ -166,6 +168,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         self._priority_updates = PendingUpdates(2 * self.config.max_concurrent_streams)
         self._scanner = FrameScanner(max_frame_size=self.config.max_frame_size)
         self.server.connections.add(self)
+        self.server.response_memory.register(self)
         if upgrade_settings is None:
             conn.initiate_connection()
         else:
@@ -187,7 +190,12 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         for item in scanner.feed(data):
             if type(item) is int:
                 self._on_zero_window_update(item)
-            elif not self._receive(item):
+                continue
+            if type(item) is tuple and item[0] == h2fast.WINDOW_UPDATE and item[2]:
+                # Tiny increments (a window opened a byte at a time) cost a tenth each.
+                if not self.glitch("tiny WINDOW_UPDATEs", item[2] / 10):
+                    return
+            if not self._receive(item):
                 return
         if scanner.empty_continuations:
             count, scanner.empty_continuations = scanner.empty_continuations, 0
@@ -273,7 +281,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         self._closed = True
         self._shutdown_streams()
         self.server.connections.discard(self)
-        self.server.held_back.discard(self)
+        self.server.response_memory.forget(self)
 
     # -- writing ------------------------------------------------------------------
 
@@ -388,34 +396,22 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
     # -- response memory ----------------------------------------------------------
 
     def hold(self, size: int) -> None:
-        """``size`` more response bytes wait to be sent: past the connection's or the
-        process's budget, this connection starts no new app calls."""
-        self.held += size
-        server = self.server
-        server.response_bytes += size
-        if self._apps.open and (self.held >= self.config.response_memory_per_connection
-                                or server.response_bytes >= self.config.response_memory):
-            self._apps.open = False
-            server.hold_back(self)
+        """*Any thread*: ``size`` more response bytes wait to be sent (see memory.py).
+
+        Called on the app's thread as it hands its output over, so that the thread
+        pool sees the count before it starts the connection's next call.
+        """
+        if self.server.response_memory.hold(self, size):
+            self.loop.call_soon_threadsafe(self.server.watch_budget)
 
     def release(self, size: int) -> None:
         """``size`` held response bytes were sent (or dropped)."""
-        self.held -= size
-        server = self.server
-        before = server.response_bytes
-        server.response_bytes = before - size
-        if server.held_back:
-            limit = self.config.response_memory
-            if before >= limit > server.response_bytes:
-                server.reopen()  # the process is under its budget again
-            elif not self._apps.open and self.held < self.config.response_memory_per_connection:
-                server.reopen(self)
+        self.server.response_memory.release(self, size)
 
-    def reopen_apps(self) -> None:
-        """Both budgets have room again: start the app calls that waited."""
-        self._apps.open = True
+    def resume_app_calls(self) -> None:
+        """The response budgets have room again: start the app calls that waited."""
         if not self._closed:
-            self._apps.resume()
+            self.app_share.resume()
 
     def shed(self) -> None:
         """End this connection now to free the responses it holds (the process is over

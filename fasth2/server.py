@@ -17,6 +17,7 @@ import ssl
 from typing import Awaitable, Callable
 
 from .config import Config
+from .memory import ResponseMemory
 from .selector import ProtocolSelector
 from .workers import WorkerPool
 
@@ -24,8 +25,8 @@ log = logging.getLogger("fasth2.error")
 
 REAP_INTERVAL = 1.0  # seconds between timeout checks (timeouts are this coarse)
 #: Over the process's response budget, connections that sent no DATA for this long
-#: (seconds) are shed, those holding the most first.
-SHED_AFTER = 1.0
+#: (seconds) are shed, those holding the most first; checked this often meanwhile.
+SHED_AFTER = 0.5
 
 
 class StartupError(Exception):
@@ -85,10 +86,10 @@ class Server:
         self.thread_share = max(1, config.threads // 2)
         self._servers: list[asyncio.AbstractServer] = []
         self._reaper: asyncio.Task | None = None
-        #: Response bytes produced by apps and not yet sent, over every connection.
-        self.response_bytes = 0
-        #: Connections whose new app calls wait for a response budget (see H2Protocol.hold).
-        self.held_back: set = set()
+        self._budget_watch: asyncio.TimerHandle | None = None
+        #: Unsent response bytes, per connection and in total (see memory.py).
+        self.response_memory = ResponseMemory(config.response_memory_per_connection,
+                                              config.response_memory)
 
     async def start(self) -> None:
         """Listen on every bind address; raise StartupError if one is unusable."""
@@ -119,38 +120,23 @@ class Server:
             now = self.loop.time()
             for connection in list(self.connections):
                 connection.check_timeouts(now)
-            self.shed_if_over_budget()
 
-    # -- the response budget --------------------------------------------------------
-
-    def hold_back(self, connection) -> None:
-        """``connection`` is over a response budget: its new app calls wait."""
-        self.held_back.add(connection)
-        self.shed_if_over_budget()
-
-    def reopen(self, connection=None) -> None:
-        """Let held-back connections (or just ``connection``) that are under both
-        budgets start app calls again."""
-        if self.response_bytes >= self.config.response_memory:
-            return
-        limit = self.config.response_memory_per_connection
-        for held in [connection] if connection is not None else list(self.held_back):
-            if held.held < limit:
-                self.held_back.discard(held)
-                held.reopen_apps()
-
-    def shed_if_over_budget(self) -> None:
-        """Over the process's response budget: end the connections that hold the most
-        without taking any of it (no DATA sent for SHED_AFTER), until under it."""
-        if self.response_bytes < self.config.response_memory:
-            return
+    def watch_budget(self) -> None:
+        """The process went over its response budget: every SHED_AFTER while it stays
+        over, end the connections that hold the most without taking any of it (no DATA
+        sent for SHED_AFTER), until under it."""
+        if self._budget_watch is not None:  # (called again by a thread: one timer)
+            self._budget_watch.cancel()
+            self._budget_watch = None
+        memory = self.response_memory
         now = self.loop.time()
-        stuck = [c for c in self.connections
-                 if getattr(c, "held", 0) and now - c.last_progress >= SHED_AFTER]
-        for connection in sorted(stuck, key=lambda c: c.held, reverse=True):
-            if self.response_bytes < self.config.response_memory:
+        for connection in memory.largest():
+            if memory.open:
                 return
-            connection.shed()
+            if now - connection.last_progress >= SHED_AFTER:
+                connection.shed()
+        if not memory.open:
+            self._budget_watch = self.loop.call_later(SHED_AFTER, self.watch_budget)
 
     @property
     def addresses(self) -> list[tuple]:

@@ -78,29 +78,34 @@ class Stream(Exchange):
 
     def too_large(self) -> None:
         """Answer 413 without running the app (the declared body is over the limit)."""
+        self._produced(len(_TOO_LARGE_BODY))
         self._on_output(_TOO_LARGE_HEADERS, _TOO_LARGE_BODY, True)
+
+    def _produced(self, size: int) -> None:
+        self.protocol.hold(size)
 
     def _on_output(self, headers: list | None, data: bytes, end: bool) -> None:
         if self._finished:
+            if data:
+                self.protocol.release(len(data))
             if not end:
                 self._release(len(data))
             return
         conn = self.protocol.conn
+        if data:  # queued first, so that abort() releases it whatever happens below
+            self._pending.append(data)
+            if not end:
+                self._counted += len(data)
         try:
             if headers is not None:
                 self._apply_response_priority(headers)
-                headers_only = end and not data and not self._pending
+                headers_only = end and not self._pending
                 h2fast.send_headers(conn, self.stream_id, headers, headers_only)
                 self.protocol.flush_soon()
                 if headers_only:
                     self._app_done = True
                     self._finish()
                     return
-            if data:
-                self._pending.append(data)
-                self.protocol.hold(len(data))
-                if not end:
-                    self._counted += len(data)
             if end:
                 self._app_done = True
         except H2Error:  # the connection is closing: nothing more can be sent
@@ -179,9 +184,11 @@ class Stream(Exchange):
                 if start + size == len(chunk):
                     pending.popleft()
                     self._offset = 0
+                    # Counted as held until all of it is framed: frames that reference
+                    # it (zero copy) keep the whole object alive till then.
+                    protocol.release(len(chunk))
                 else:
                     self._offset = start + size
-                protocol.release(size)
                 last = self._app_done and not pending
                 pieces = protocol.pieces if size >= ZERO_COPY_MIN else None
                 h2fast.send_data(conn, sid, chunk, start, size, last, pieces)
@@ -279,7 +286,7 @@ class Stream(Exchange):
         self._abandon()
         pending = self._pending
         if pending:
-            self.protocol.release(sum(map(len, pending)) - self._offset)
+            self.protocol.release(sum(map(len, pending)))
             pending.clear()
             self._offset = 0
         self.protocol.scheduler.discard(self)

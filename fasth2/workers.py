@@ -13,6 +13,8 @@ lazily, up to ``size``, when no idle thread is waiting.
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import logging
 import queue
 import threading
@@ -112,45 +114,64 @@ class ThreadShare:
     """A bounded share of a pool for one connection: at most ``limit`` calls running.
 
     Calls past the share wait here, and so do all new calls while the share is closed
-    (``open`` False: the connection holds too much unsent response, see protocol.py). A
-    thread finishing one of this connection's calls takes the next waiting one itself,
-    under the same lock, so the share costs no round trip through the event loop.
+    (``open`` False: the connection holds too much unsent response, see memory.py). While
+    the process-wide ``gate`` is closed (all connections together hold too much), a
+    connection that holds nothing (``owner.held``) may still run one call at a time, so
+    that clients who read are served while those who do not are shed. A thread
+    finishing one of this connection's calls takes the next waiting one itself, under
+    the same lock, so the share costs no round trip through the event loop. Waiting
+    calls start in ``order`` (an HTTP/2 stream's urgency, then its id): a page's HTML
+    and CSS do not wait behind the images requested before them.
     """
 
-    def __init__(self, pool: WorkerPool, limit: int) -> None:
+    def __init__(self, pool: WorkerPool, limit: int, gate, owner) -> None:
         self._pool = pool
         self._limit = limit
+        self._gate = gate
+        self._owner = owner
         self._lock = threading.Lock()
-        self._waiting: deque = deque()
+        self._waiting: list = []  # a heap of (order, arrival, function, args)
+        self._arrivals = itertools.count()
         #: Calls running (including those of streams since reset) on the pool.
         self.running = 0
         #: False while no new call may start (set on the loop; threads read it).
         self.open = True
 
-    def start(self, function: Callable, *args) -> None:
-        """Run ``function(*args)`` on the pool now, or once the share has room."""
+    def start(self, function: Callable, *args, order: tuple = ()) -> None:
+        """Run ``function(*args)`` on the pool now, or once the share has room (the
+        waiting calls lowest ``order`` first, then first come)."""
         with self._lock:
-            if self.running >= self._limit or not self.open:
-                self._waiting.append((function, args))
+            if self.running >= self._limit or not self._may_start(self.running):
+                heapq.heappush(self._waiting, (order, next(self._arrivals), function, args))
                 return
             self.running += 1
         self._pool.submit(self._run, function, args)
 
+    def _may_start(self, others: int) -> bool:
+        """Whether a call may start now, ``others`` of this share's calls running."""
+        return self.open and (self._gate.open or (others == 0 and not self._owner.held))
+
+    @property
+    def waiting(self) -> bool:
+        """True while calls wait for room."""
+        return bool(self._waiting)
+
     def resume(self) -> None:
-        """The share is open again: start waiting calls, up to the limit."""
+        """The share (or the gate) is open again: start waiting calls, up to the limit."""
         while True:
             with self._lock:
-                if not (self._waiting and self.open and self.running < self._limit):
+                if not (self._waiting and self.running < self._limit
+                        and self._may_start(self.running)):
                     return
                 self.running += 1
-                function, args = self._waiting.popleft()
+                _, _, function, args = heapq.heappop(self._waiting)
             self._pool.submit(self._run, function, args)
 
     def _run(self, function: Callable, args: tuple) -> None:
         while True:
             function(*args)
             with self._lock:
-                if not self._waiting or not self.open:
+                if not (self._waiting and self._may_start(self.running - 1)):
                     self.running -= 1
                     return
-                function, args = self._waiting.popleft()
+                _, _, function, args = heapq.heappop(self._waiting)

@@ -229,6 +229,13 @@ def big(environ, start_response):
     return body()
 
 
+def blob(environ, start_response):
+    """A new ``kib`` KiB bytes object in one piece; records ``blob NAME`` when called."""
+    query = _query(environ)
+    record(f"blob {query.get('name', '')}")
+    return _text(start_response, b"b" * (int(query.get("kib", "1024")) * 1024))
+
+
 def sleep(environ, start_response):
     seconds = float(_query(environ).get("s", "1"))
     record("sleep started")
@@ -247,7 +254,7 @@ ROUTES = {
     "/status": status, "/headers": headers, "/write": use_write, "/generator": generator,
     "/error-before": error_before, "/error-after": error_after, "/exc-info": exc_info,
     "/bad-status": bad_status, "/bad-header": bad_header, "/lines": lines,
-    "/tracked": tracked, "/big": big, "/sleep": sleep, "/id": ident,
+    "/tracked": tracked, "/big": big, "/blob": blob, "/sleep": sleep, "/id": ident,
 }
 
 

@@ -25,6 +25,11 @@ from .helpers import RawClient
 
 PROBE_LIMIT = 1.0  # seconds a probe may take while an attack runs
 RSS_LIMIT_MIB = 30  # how far the server's RSS may grow during an attack
+# At an attacker's scale (hundreds of streams of 1 MiB responses on several connections)
+# the response budget (16 MiB), what running calls produce and the transports' buffers
+# add up to more: issue 11's goal is 50 MiB.
+SCALE_RSS_LIMIT_MIB = 50
+BIG = "/big?mib=1&whole=1"  # a new 1 MiB bytes object per call, in one piece
 REQUEST = [(":method", "GET"), (":scheme", "http"), (":authority", "a"), (":path", "/hello")]
 
 
@@ -72,13 +77,13 @@ def under_attack(server, attack, duration: float = 2.0) -> tuple[float, float]:
     return slowest, (peak - baseline) / 1024
 
 
-def assert_survived(slowest: float, growth: float) -> None:
+def assert_survived(slowest: float, growth: float, rss_limit: float = RSS_LIMIT_MIB) -> None:
     """The probe was prompt and memory stayed bounded (FASTH2_ATTACK_REPORT=1 prints both)."""
     if os.environ.get("FASTH2_ATTACK_REPORT"):
         test = os.environ.get("PYTEST_CURRENT_TEST", "?").split("::")[-1].split(" ")[0]
         print(f"\nATTACK {test}: slowest probe {slowest * 1000:.0f} ms, RSS +{growth:.1f} MiB")
     assert slowest < PROBE_LIMIT, f"a probe took {slowest:.2f} s during the attack"
-    assert growth < RSS_LIMIT_MIB, f"RSS grew {growth:.1f} MiB during the attack"
+    assert growth < rss_limit, f"RSS grew {growth:.1f} MiB during the attack"
 
 
 def send_until_stopped(client: RawClient, make_batch, stop: threading.Event, limit: int = 200) -> None:
@@ -433,3 +438,77 @@ def test_data_on_closed_streams(target):
     late = DataFrame(1, data=b"x").serialize() * 500
     assert_survived(*under_attack(target, lambda stop: send_until_stopped(attacker, lambda i: late, stop)))
     assert goaway_code(attacker) == ErrorCodes.ENHANCE_YOUR_CALM
+
+
+# -- at an attacker's scale: several connections, every stream, 1 MiB responses --------
+
+def attackers(port: int, count: int, settings: dict, rcvbuf: int | None = None) -> list:
+    clients = [RawClient(port, settings=settings, auto_window=False) for _ in range(count)]
+    for client in clients:
+        if rcvbuf:
+            client.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    return clients
+
+
+def open_big_streams(client: RawClient, count: int, wide_connection_window: bool) -> None:
+    frames = WindowUpdateFrame(0, window_increment=2**31 - 1 - 65535).serialize() if wide_connection_window else b""
+    client.send(frames + request_batch(client.encoder, 1, count, REQUEST[:3] + [(":path", BIG)]))
+
+
+def test_internal_buffering_at_scale(target):
+    """CVE-2019-9517: 8 connections x 100 streams of 1 MiB, every window wide open, a
+    4 KiB receive buffer, nothing read: the budget holds memory, the hoarders are shed."""
+    clients = attackers(target.port, 8, {SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1}, rcvbuf=4096)
+
+    def attack(stop):
+        for client in clients:
+            open_big_streams(client, 100, True)
+        stop.wait(3)
+
+    assert_survived(*under_attack(target, attack, duration=3.5), SCALE_RSS_LIMIT_MIB)
+    assert target.log_count("of responses it does not read (ENHANCE_YOUR_CALM)") >= 1
+
+
+def test_data_dribble_at_scale(target):
+    """CVE-2019-9511: 4 connections x 100 streams of 1 MiB, initial window 1, the
+    connection window wide, then WINDOW_UPDATE(+1) on every stream every 2 ms."""
+    clients = attackers(target.port, 4, {SettingCodes.INITIAL_WINDOW_SIZE: 1})
+    updates = b"".join(WindowUpdateFrame(1 + 2 * k, window_increment=1).serialize() for k in range(100))
+
+    def attack(stop):
+        for client in clients:
+            open_big_streams(client, 100, True)
+        for _ in range(1500):
+            if stop.is_set():
+                return
+            for client in clients:
+                try:
+                    client.send(updates)
+                except OSError:
+                    pass  # this one was ended already
+            time.sleep(0.002)
+
+    assert_survived(*under_attack(target, attack, duration=3), SCALE_RSS_LIMIT_MIB)
+    for client in clients:
+        assert goaway_code(client) == ErrorCodes.ENHANCE_YOUR_CALM
+
+
+def test_stream_exhaustion_at_scale(target):
+    """8 connections x (limit + 50) streams of 1 MiB at window 0, held open: the extras
+    are refused, and what the others' apps produce stays within the budget."""
+    clients = attackers(target.port, 8, {SettingCodes.INITIAL_WINDOW_SIZE: 0})
+
+    def attack(stop):
+        for client in clients:
+            open_big_streams(client, 150, False)
+        stop.wait(3)
+
+    assert_survived(*under_attack(target, attack, duration=3.5), SCALE_RSS_LIMIT_MIB)
+    refused = {f.stream_id for f in clients[0].frames
+               if isinstance(f, RstStreamFrame) and f.error_code == ErrorCodes.REFUSED_STREAM}
+    while len(refused) < 50:
+        frame = clients[0].read_frame(5)
+        assert frame is not None
+        if isinstance(frame, RstStreamFrame) and frame.error_code == ErrorCodes.REFUSED_STREAM:
+            refused.add(frame.stream_id)
+    assert refused == {1 + 2 * i for i in range(100, 150)}

@@ -225,6 +225,8 @@ def _client_frames(steps: list) -> bytes:
         if kind == "headers":
             frame = HeadersFrame(stream_id, flags=["END_HEADERS", *flags])
             frame.data = encoder.encode(content)
+        elif kind == "window":
+            frame = WindowUpdateFrame(stream_id, window_increment=content)
         else:
             frame = DataFrame(stream_id, data=b"d" * content, flags=flags)
         data += frame.serialize()
@@ -243,13 +245,18 @@ def _server(max_streams: int = 100) -> h2.connection.H2Connection:
 
 
 def _normalised(events: list) -> dict:
-    """Events per stream, consecutive DATA joined: the scanner gathers a stream's frames
-    of one read, which changes how many DataReceived events there are, never what they
-    say."""
+    """Events per stream, consecutive DATA joined and consecutive WindowUpdated summed:
+    the scanner gathers a stream's frames of one read (and a run of WINDOW_UPDATEs),
+    which changes how many events there are, never what they say."""
     per_stream: dict = {}
     for event in events:
         tokens = per_stream.setdefault(getattr(event, "stream_id", 0), [])
-        if type(event) is h2.events.DataReceived:
+        if type(event) is h2.events.WindowUpdated:
+            delta = event.delta
+            if tokens and tokens[-1][0] == "window":
+                delta += tokens.pop()[1]
+            tokens.append(("window", delta))
+        elif type(event) is h2.events.DataReceived:
             # h2fast hands over a stream's payloads as a list.
             body = b"".join(event.data) if type(event.data) is list else event.data
             if tokens and tokens[-1][0] == "data":
@@ -307,6 +314,8 @@ steps = st.lists(st.one_of(
                                GET + [(b"x-big", b"v" * 5000)], [(b":status", b"200")]]),
               st.booleans()),
     st.tuples(st.just("data"), stream_ids, st.sampled_from([0, 1, 3, 16384]), st.booleans()),
+    st.tuples(st.just("window"), st.just(0) | stream_ids,
+              st.sampled_from([1, 100, 2**30, 2**31 - 1]), st.just(False)),
 ), min_size=1, max_size=14)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from hyperframe.frame import DataFrame, HeadersFrame, SettingsFrame, WindowUpdateFrame
+from hyperframe.frame import DataFrame, HeadersFrame, PingFrame, SettingsFrame, WindowUpdateFrame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -120,6 +120,9 @@ def _stream_bytes() -> bytes:
 
 def _reframe(item: tuple) -> bytes:
     kind, stream_id, flags, payload = item
+    if kind == 0x8:  # a WINDOW_UPDATE run: one frame per stream, increments summed
+        return b"".join(WindowUpdateFrame(sid, window_increment=total).serialize()
+                        for sid, total in payload)
     pieces = payload if kind == 0 else [payload]
     return b"".join(len(piece).to_bytes(3, "big") + bytes((kind, flags)) + stream_id.to_bytes(4, "big")
                     + piece for piece in pieces)
@@ -141,10 +144,38 @@ def test_scanner_removes_only_zero_stream_window_updates(impl, piece):
     passed, zeros, frames = _flatten(items)
     assert zeros == [1]
     # HEADERS and DATA come out on their own when they arrived whole.
-    cut_out = [frame[:3] for frame in frames]
+    cut_out = [frame[:3] for frame in frames if frame[0] != 0x8]
     assert cut_out in ([], [(1, 1, 0x4)], [(0, 1, 0)], [(1, 1, 0x4), (0, 1, 0)])
     assert len(cut_out) == 2 or piece < 20
+    assert [frame for frame in frames if frame[0] == 0x8] == [(0x8, 0, 1, [(3, 5)])]
     assert passed == data.replace(WindowUpdateFrame(1, window_increment=0).serialize(), b"")
+
+
+@pytest.mark.parametrize("piece", [1, 5, 13, 100, 100_000])
+def test_scanner_sums_runs_of_window_updates_per_stream(impl, piece):
+    """A flood of WINDOW_UPDATEs becomes a few items: summed per stream, tiny ones counted;
+    a zero increment, a reserved bit or another frame ends a run."""
+    flood = b"".join(WindowUpdateFrame(sid, window_increment=inc).serialize()
+                     for _ in range(3000) for sid, inc in ((1, 1), (3, 2), (0, 600)))
+    reserved = bytes.fromhex("000004080000000005") + (2**31 + 7).to_bytes(4, "big")
+    data = (PREFACE + flood + WindowUpdateFrame(5, window_increment=0).serialize()
+            + WindowUpdateFrame(7, window_increment=9).serialize() + reserved + PingFrame(0).serialize()
+            + WindowUpdateFrame(9, window_increment=2**31 - 1).serialize())
+    scanner = impl.FrameScanner()
+    items = []
+    for start in range(0, len(data), piece):
+        items += scanner.feed(data[start:start + piece])
+    runs = [i for i in items if type(i) is tuple]
+    totals: dict = {}
+    for kind, _, tiny, pairs in runs:
+        assert kind == 0x8 and len(pairs) <= 3
+        for sid, total in pairs:
+            totals[sid] = totals.get(sid, 0) + total
+    assert totals == {1: 3000, 3: 6000, 0: 1_800_000, 7: 9, 9: 2**31 - 1}
+    assert sum(run[2] for run in runs) == 6000 + 1  # increments under 512: 1, 2 and 9
+    assert [i for i in items if type(i) is int] == [5]
+    passed = b"".join(i for i in items if type(i) is bytes)
+    assert passed == PREFACE + reserved + PingFrame(0).serialize()
 
 
 def test_scanner_passes_untouched_input_through_as_is(impl):

@@ -1,0 +1,86 @@
+"""The response-memory budget: unsent response bytes, per connection and per process.
+
+Strategy: an app's response lives in memory from the moment the app hands it over until
+the client's windows and socket take it. A client that does not read (CVE-2019-9517),
+opens windows a byte at a time (CVE-2019-9511) or holds streams at window 0 could make
+every stream's response sit there, so what is held is counted, on the app's thread as
+the output is handed over (the thread pool must see it before it starts the next call)
+and on the loop as it is sent or dropped. Past ``per_connection`` the connection starts
+no new app calls (its share of the pool closes); past ``limit`` no connection does (the
+process-wide gate closes), and the server sheds the connections that hold the most
+without taking any of it. The bound is therefore the budget plus what the calls already
+running produce: it grows with the threads, never with the streams clients open.
+"""
+
+from __future__ import annotations
+
+import threading
+
+
+class ResponseMemory:
+    """Counts held response bytes and opens or closes the pool's shares and gate.
+
+    An *account* is a connection: it has ``held`` (bytes), ``app_share`` (its
+    ThreadShare) and ``resume_app_calls()``.
+    """
+
+    def __init__(self, per_connection: int, limit: int) -> None:
+        self.per_connection = per_connection
+        self.limit = limit
+        #: Bytes held by every connection together.
+        self.total = 0
+        #: The process-wide gate that every ThreadShare reads: False past ``limit``.
+        self.open = True
+        self._accounts: set = set()
+        self._held_back: set = set()  # accounts whose own share is closed
+        self._lock = threading.Lock()
+
+    def register(self, account) -> None:
+        """A new connection that will hold responses."""
+        with self._lock:
+            self._accounts.add(account)
+
+    def forget(self, account) -> None:
+        """The connection is gone (its streams' ends released what it held)."""
+        with self._lock:
+            self._accounts.discard(account)
+            self._held_back.discard(account)
+
+    def hold(self, account, size: int) -> bool:
+        """*Any thread*: ``account`` holds ``size`` more bytes. True if this closed the
+        process-wide gate (the caller then has the loop shed, see Server)."""
+        with self._lock:
+            account.held += size
+            self.total += size
+            if account.app_share.open and account.held >= self.per_connection:
+                account.app_share.open = False
+                self._held_back.add(account)
+            if self.open and self.total >= self.limit:
+                self.open = False
+                return True
+        return False
+
+    def release(self, account, size: int) -> None:
+        """*Loop*: ``size`` held bytes were sent or dropped; reopen what has room again."""
+        with self._lock:
+            account.held -= size
+            self.total -= size
+            if not self.open and self.total < self.limit:
+                self.open = True  # every connection's waiting calls may go
+                candidates = [a for a in self._accounts
+                              if a.app_share.waiting or a in self._held_back]
+            elif self.open and account in self._held_back and account.held < self.per_connection:
+                candidates = [account]
+            else:
+                return
+            for candidate in candidates:
+                if candidate in self._held_back and candidate.held < self.per_connection:
+                    self._held_back.discard(candidate)
+                    candidate.app_share.open = True
+        for candidate in candidates:
+            candidate.resume_app_calls()
+
+    def largest(self) -> list:
+        """The accounts holding anything, the largest first."""
+        with self._lock:
+            return sorted((a for a in self._accounts if a.held), key=lambda a: a.held, reverse=True)
