@@ -80,7 +80,7 @@ class H2EventHandlers:
         self.app_share.start(run_app, self.server.app, environ, stream,
                              order=(stream.priority.urgency, stream_id))
         if not body.ended:
-            self.watch_uploads()
+            self.uploads.watch()
         return stream
 
     def _on_data(self, event: ev.DataReceived) -> None:
@@ -92,7 +92,7 @@ class H2EventHandlers:
         """
         received = event.flow_controlled_length
         conn = self.conn
-        self._body_arrivals += 1
+        self.uploads.arrived()
         h2fast.credit_connection(conn, received)
         if not received and event.stream_ended is None:
             if not self.glitch("empty DATA frames"):

@@ -32,6 +32,7 @@ from .speedups import FrameScanner, HpackDecoder, HpackEncoder, ReadBuffer
 from .priority import SETTINGS_NO_RFC7540_PRIORITIES, PendingUpdates
 from .scheduler import SendScheduler
 from .stream import Stream
+from .uploads import UploadWatch
 from .workers import ThreadShare
 from .wsgi import base_environ
 
@@ -43,14 +44,7 @@ log = logging.getLogger("fasth2.error")
 # After our last bytes, how long we keep reading (and discarding) before closing, so
 # that a client still sending does not get a TCP RST that destroys our GOAWAY.
 LINGER_SECONDS = 2.0
-# Some clients notice a WINDOW_UPDATE only on their next network read, and that read may
-# belong to another of their streams, blocked until we send something (httpcore 1.0's
-# HTTP/2 uploads). While an app waits for body bytes and none arrive, a PING every
-# NUDGE_INTERVAL gives such a reader something to return with, up to NUDGE_LIMIT per
-# stream per quiet spell (a reader queue is never longer than the client's streams).
-NUDGE_INTERVAL = 0.005
-NUDGE_LIMIT = 2
-NUDGE_PING = b"fasth2nd"
+NUDGE_PING = b"fasth2nd"  # opaque data of our PINGs (see uploads.py)
 # Read sizes of BufferedH2Protocol.
 SMALL_READ = 64 * 1024
 BIG_READ = 256 * 1024
@@ -99,11 +93,11 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         self._requests = 0  # requests received on this connection
         self._highest_request = 0  # the last stream id whose HEADERS we handled
         self._closed_stream_frames = 0  # counted during a read, charged after it
-        # App calls of this connection: at most half the pool's threads at once, so one
-        # client (one that stopped reading, say) cannot occupy them all.
-        #: This connection's share of the thread pool (closed past its response budget).
         #: Response bytes the apps produced that are not sent yet (see ``hold``).
         self.held = 0
+        #: App calls of this connection: at most half the pool's threads at once, so one
+        #: client (one that stopped reading, say) cannot occupy them all; none while it
+        #: is over its response budget (memory.py).
         self.app_share = ThreadShare(server.workers, server.thread_share,
                                      server.response_memory, self)
         self._last_activity = server.loop.time()
@@ -111,10 +105,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         self._paused_since = 0.0
         self._environ: dict = {}
         self._upgraded_request: tuple | None = None  # see connection_upgraded
-        self._nudge: asyncio.TimerHandle | None = None
-        self._nudges = 0  # PINGs sent since request-body bytes last arrived
-        self._body_arrivals = 0  # DATA events so far (to notice a quiet spell)
-        self._arrivals_seen = 0  # _body_arrivals at the last nudge check
+        self.uploads = UploadWatch(self.loop, self.streams, self._nudge)
         #: Frames queued outside h2 (see h2fast.send_data), written before h2's next
         #: bytes. None over TLS: there every piece would become a TLS record of its own.
         self.pieces: list | None = None if server.config.tls else []
@@ -278,7 +269,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Cancel everything the connection started and let go of it."""
-        self._closed = True
+        self._closed = self.uploads.closed = True
         self._shutdown_streams()
         self.server.connections.discard(self)
         self.server.response_memory.forget(self)
@@ -339,34 +330,13 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         h2fast.grow_stream_window(self.conn, stream_id, self.config.stream_window_size)
         h2fast.credit_stream(self.conn, stream_id, size)
         self.flush_soon()
-        self.watch_uploads()
+        self.uploads.watch()
 
-    def watch_uploads(self) -> None:
-        """Check every NUDGE_INTERVAL, while request bodies are incomplete, that the
-        client is not stuck (see NUDGE_INTERVAL)."""
-        if self._nudge is None and not self._closed:
-            self._nudge = self.loop.call_later(NUDGE_INTERVAL, self._check_uploads)
-
-    def _check_uploads(self) -> None:
-        self._nudge = None
-        if self._closed:
-            return
-        if self._body_arrivals != self._arrivals_seen:
-            self._arrivals_seen = self._body_arrivals
-            self._nudges = 0
-        uploading = waiting = 0
-        for stream in self.streams.values():
-            body = stream.body
-            if not body.ended:
-                uploading += 1
-                waiting += body.reader_waiting
-        if not uploading:
-            return
-        if waiting and self._nudges < NUDGE_LIMIT * uploading:
-            self._nudges += 1
+    def _nudge(self) -> None:
+        """A PING for a client whose uploads stalled (see uploads.py)."""
+        if not self._closed:
             self.conn.ping(NUDGE_PING)
             self.flush()
-        self.watch_uploads()
 
     # -- streams ------------------------------------------------------------------
 
