@@ -1,6 +1,7 @@
 """End-to-end comparison: fasth2 against its peers, under h2load, in the same run.
 
 Run: python bench/compare.py [--rounds 3] [--duration 4] [--servers ...] [--scenarios ...]
+     [--baseline DIR]
 
 Each server runs single-process on core 0 (``taskset``), h2load on core 1; every
 scenario runs ``--rounds`` times per server, servers interleaved round by round, and
@@ -159,12 +160,16 @@ def run_h2load(scenario: Scenario, url: str, duration: float, upload_file: str) 
     return float(rate.group(1))  # for the MiB/s scenarios each request moves 1 MiB
 
 
+#: Another checkout of fasth2 to run as the server "baseline" (``--baseline DIR``).
+BASELINE: Path | None = None
+
+
 @contextmanager
-def running_server(command: list[str], port: int):
-    """Run a server ``command`` on core 0; yield its process once ``port`` listens, and
-    stop it (SIGTERM, then SIGKILL after 10 s) when the block ends."""
-    env = dict(os.environ, PYTHONPATH=str(ROOT))
-    process = subprocess.Popen(["taskset", "-c", "0", *command], cwd=ROOT, env=env,
+def running_server(command: list[str], port: int, root: Path = ROOT):
+    """Run a server ``command`` on core 0 from ``root``; yield its process once ``port``
+    listens, and stop it (SIGTERM, then SIGKILL after 10 s) when the block ends."""
+    env = dict(os.environ, PYTHONPATH=str(root))
+    process = subprocess.Popen(["taskset", "-c", "0", *command], cwd=root, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port, process)
@@ -181,11 +186,14 @@ def running_server(command: list[str], port: int):
 def measure(server: str, scenario: Scenario, rounds: int, duration: float, tls, upload_file: str) -> list:
     """Start the server once for the scenario and run h2load ``rounds`` times."""
     port = free_port()
+    root = ROOT
+    if server == "baseline":  # the same command, from the other checkout
+        server, root = "fasth2", BASELINE
     command = server_command(server, scenario.protocol, port, tls)
     if command is None:
         return []
     try:
-        with running_server(command, port):
+        with running_server(command, port, root):
             scheme = "https" if scenario.protocol == "h2" else "http"
             return [run_h2load(scenario, f"{scheme}://127.0.0.1:{port}", duration, upload_file)
                     for _ in range(rounds)]
@@ -223,8 +231,15 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=4, help="seconds per h2load run")
     parser.add_argument("--servers", default=",".join(SERVERS))
     parser.add_argument("--scenarios", default="", help="substring filter on scenario names")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="another fasth2 checkout (e.g. a git worktree of main) to run "
+                             "as the server 'baseline', to measure a change in the same run")
     args = parser.parse_args()
     servers = args.servers.split(",")
+    if args.baseline:
+        global BASELINE
+        BASELINE = args.baseline.resolve()
+        servers.append("baseline")
     scenarios = [s for s in SCENARIOS if args.scenarios.lower() in s.name.lower()]
     ensure_peers()
     results: dict = {}

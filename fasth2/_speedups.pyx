@@ -315,6 +315,17 @@ cdef class FrameScanner:
                     pos = self._window_run(p, pos, end, items)
                     start = pos
                     continue
+            if kind == 0x2 and length == 5 and stream_id and not self._in_header_block:
+                if end - pos < 14:
+                    self._partial = data[pos:]
+                    break
+                if (((<unsigned long>p[pos + 9] & 0x7F) << 24) | (<unsigned long>p[pos + 10] << 16)
+                        | (<unsigned long>p[pos + 11] << 8) | p[pos + 12]) != stream_id:
+                    if pos > start:
+                        items.append(data[start:pos])
+                    pos = self._priority_run(p, pos, end, items)
+                    start = pos
+                    continue
             if ((kind == 0x0 or kind == 0x1 and flags & 0x4) and not flags & 0x28
                     and not self._in_header_block and length <= self._max_frame_size
                     and stream_id):
@@ -388,6 +399,47 @@ cdef class FrameScanner:
         for k in range(streams):
             pairs.append((<object>stream_ids[k], <object>totals[k]))
         items.append((0x8, 0, tiny, pairs))
+        return pos
+
+    cdef Py_ssize_t _priority_run(self, const unsigned char *p, Py_ssize_t pos, Py_ssize_t end,
+                                  list items) except -1:
+        """Cut out the run of valid PRIORITY frames at ``pos`` as one item.
+
+        See ``fasth2._speedups_py.FrameScanner._priority_run``.
+        """
+        cdef unsigned long stream_ids[WINDOW_RUN_STREAMS]
+        cdef unsigned long depends[WINDOW_RUN_STREAMS]
+        cdef unsigned char weights[WINDOW_RUN_STREAMS]
+        cdef bint exclusive[WINDOW_RUN_STREAMS]
+        cdef int streams = 0, frames = 0, k
+        cdef unsigned long stream_id, depends_on
+        cdef list entries = []
+        while end - pos >= 14 and frames < WINDOW_RUN_FRAMES:
+            if p[pos] or p[pos + 1] or p[pos + 2] != 5 or p[pos + 3] != 0x2:
+                break
+            stream_id = (((<unsigned long>p[pos + 5] & 0x7F) << 24) | (<unsigned long>p[pos + 6] << 16)
+                         | (<unsigned long>p[pos + 7] << 8) | p[pos + 8])
+            depends_on = (((<unsigned long>p[pos + 9] & 0x7F) << 24) | (<unsigned long>p[pos + 10] << 16)
+                          | (<unsigned long>p[pos + 11] << 8) | p[pos + 12])
+            if stream_id == 0 or depends_on == stream_id:
+                break
+            k = 0
+            while k < streams and stream_ids[k] != stream_id:
+                k += 1
+            if k == streams:
+                if streams == WINDOW_RUN_STREAMS:
+                    break
+                stream_ids[k] = stream_id
+                streams += 1
+            depends[k] = depends_on
+            weights[k] = p[pos + 13]
+            exclusive[k] = p[pos + 9] >> 7
+            frames += 1
+            pos += 14
+        for k in range(streams):
+            entries.append((<object>stream_ids[k], <object>depends[k], <int>weights[k] + 1,
+                            True if exclusive[k] else False))
+        items.append((0x2, 0, frames, entries))
         return pos
 
     cdef Py_ssize_t _data_run(self, bytes data, const unsigned char *p, Py_ssize_t pos,

@@ -177,6 +177,7 @@ def encode_response_headers(status: str, headers: list) -> list:
 
 
 _WINDOW_UPDATE = 0x8
+_PRIORITY = 0x2
 _END_HEADERS = 0x4
 _PADDED_OR_PRIORITY = 0x8 | 0x20
 # Bounds of one run of DATA frames joined per stream (FrameScanner._data_run).
@@ -205,8 +206,8 @@ class FrameScanner:
     server applies those without h2's frame parsing (``h2fast.receive_frame``). For
     DATA the payload is a list: consecutive DATA frames are gathered per stream (see
     ``_data_run``), one payload (a memoryview of the read) per frame, ``flags`` those
-    of the last. Runs of WINDOW_UPDATE frames come out as one tuple too (see
-    ``_window_run``). The scanner holds back the start of such a frame until the rest
+    of the last. Runs of WINDOW_UPDATE and of PRIORITY frames come out as one tuple
+    too (see ``_window_run`` and ``_priority_run``). The scanner holds back the start of such a frame until the rest
     arrives.
     The bytes are also cut after every ``headers_per_chunk`` HEADERS frames: h2 parses a
     whole buffer before the server sees any event, so this paces how many new streams
@@ -249,6 +250,8 @@ class FrameScanner:
         length = (held[0] << 16) | (held[1] << 8) | held[2]
         if held[3] == _WINDOW_UPDATE and length == 4:
             return 13
+        if held[3] == _PRIORITY and length == 5:
+            return 14
         # Only frames to cut out are held whole, and those are at most max_frame_size.
         return 9 + length if length <= self._max_frame_size else 9
 
@@ -285,6 +288,16 @@ class FrameScanner:
                     if pos > start:
                         items.append(data[start:pos])
                     pos = self._window_run(data, pos, items)
+                    start = pos
+                    continue
+            if kind == _PRIORITY and length == 5 and stream_id and not self._in_header_block:
+                if end - pos < 14:
+                    self._partial = data[pos:]
+                    break
+                if int.from_bytes(data[pos + 9:pos + 13], "big") & 0x7FFFFFFF != stream_id:
+                    if pos > start:
+                        items.append(data[start:pos])
+                    pos = self._priority_run(data, pos, items)
                     start = pos
                     continue
             if ((kind == 0x0 or kind == 0x1 and flags & _END_HEADERS)
@@ -351,6 +364,36 @@ class FrameScanner:
             frames += 1
             pos += 13
         items.append((_WINDOW_UPDATE, 0, tiny, list(totals.items())))
+        return pos
+
+    def _priority_run(self, data: bytes, pos: int, items: list) -> int:
+        """Cut out the run of valid RFC 7540 PRIORITY frames at ``pos`` as one item:
+        ``(0x2, 0, frames, [(stream_id, depends_on, weight, exclusive), ...])``, the last
+        signal per stream, in order of first appearance.
+
+        Only the last signal for a stream matters (the server maps its weight onto an
+        urgency), so a reshuffling flood (CVE-2019-9513) costs one h2 event per stream,
+        not one per frame; ``frames`` says how many there were, for the budget. A run
+        ends before anything else (a stream depending on itself included) and at
+        WINDOW_RUN_FRAMES frames or WINDOW_RUN_STREAMS streams.
+        """
+        last: dict = {}
+        frames = 0
+        end = len(data)
+        while end - pos >= 14 and frames < WINDOW_RUN_FRAMES:
+            if data[pos:pos + 4] != b"\x00\x00\x05\x02":
+                break
+            stream_id = int.from_bytes(data[pos + 5:pos + 9], "big") & 0x7FFFFFFF
+            dependency = int.from_bytes(data[pos + 9:pos + 13], "big")
+            depends_on = dependency & 0x7FFFFFFF
+            if not stream_id or depends_on == stream_id:
+                break
+            if stream_id not in last and len(last) == WINDOW_RUN_STREAMS:
+                break
+            last[stream_id] = (stream_id, depends_on, data[pos + 13] + 1, dependency >> 31 == 1)
+            frames += 1
+            pos += 14
+        items.append((_PRIORITY, 0, frames, list(last.values())))
         return pos
 
     def _data_run(self, data: bytes, pos: int, items: list) -> int:

@@ -77,9 +77,11 @@ class H2EventHandlers:
         update = self._priority_updates.take(stream_id)
         if update is not None:  # a PRIORITY_UPDATE came first: it is the newer signal
             stream.set_priority(parse_priority(update, stream.priority), True)
-        self.app_share.start(run_app, self.server.app, environ, stream,
-                             order=(stream.priority.urgency, stream_id))
+        started = self.app_share.start(run_app, self.server.app, environ, stream,
+                                       order=(stream.priority.urgency, stream_id))
         if not body.ended:
+            if started:  # its app runs now: the body gets the big window at once
+                h2fast.grow_stream_window(self.conn, stream_id, self.config.stream_window_size)
             self.uploads.watch()
         return stream
 

@@ -14,7 +14,7 @@ from typing import Callable
 
 from h2.connection import (AllowedStreamIDs, ConnectionInputs, ConnectionState, H2Connection,
                            _decode_headers)
-from h2.events import WindowUpdated
+from h2.events import PriorityUpdated, WindowUpdated
 from h2.exceptions import ProtocolError, StreamClosedError
 from h2.utilities import guard_increment_window
 from h2.stream import StreamInputs, StreamState
@@ -24,6 +24,7 @@ from .speedups import data_frames, frame_data, frame_headers
 
 DATA = 0x0  # frame types
 WINDOW_UPDATE = 0x8
+PRIORITY = 0x2
 END_STREAM = 0x1  # flag of DATA and HEADERS frames
 _CAN_RECEIVE_DATA = (StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL)
 
@@ -32,8 +33,8 @@ def receive_frame(conn: H2Connection, kind: int, stream_id: int, flags: int,
                   payload: bytes | list) -> list:
     """h2's events for whole frames as FrameScanner cuts them out: one HEADERS frame
     (``payload`` its header block), a stream's DATA frames of one read (``payload``
-    their payloads, ``flags`` the last one's), or a run of WINDOW_UPDATEs (``payload``
-    the summed increments per stream).
+    their payloads, ``flags`` the last one's), a run of WINDOW_UPDATEs (``payload``
+    the summed increments per stream) or of PRIORITY frames (the last per stream).
 
     The common cases, DATA on a stream that can receive it and HEADERS opening a new
     client stream within the stream limit, are applied the way h2's ``receive_data``
@@ -48,6 +49,8 @@ def receive_frame(conn: H2Connection, kind: int, stream_id: int, flags: int,
             events = _receive_data(conn, stream_id, flags, payload)
         elif kind == WINDOW_UPDATE:
             return _receive_window_updates(conn, payload)
+        elif kind == PRIORITY:
+            return _receive_priorities(conn, payload)
         else:
             events = _receive_headers(conn, stream_id, flags, payload)
     except ProtocolError as exc:  # as receive_data: GOAWAY queued, then raised
@@ -79,6 +82,21 @@ def _receive_window_updates(conn: H2Connection, totals: list) -> list:
             continue
         conn._prepare_for_sending(stream_frames)  # now: a later connection error keeps it
         events += stream_events
+    return events
+
+
+def _receive_priorities(conn: H2Connection, signals: list) -> list:
+    """A run of PRIORITY frames, the last per stream (see FrameScanner), applied as h2's
+    ``_receive_priority_frame`` applies each: a PriorityUpdated per stream."""
+    events: list = []
+    for stream_id, depends_on, weight, exclusive in signals:
+        events += conn.state_machine.process_input(ConnectionInputs.RECV_PRIORITY)
+        event = PriorityUpdated()
+        event.stream_id = stream_id
+        event.depends_on = depends_on
+        event.weight = weight
+        event.exclusive = exclusive
+        events.append(event)
     return events
 
 

@@ -182,10 +182,8 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
             if type(item) is int:
                 self._on_zero_window_update(item)
                 continue
-            if type(item) is tuple and item[0] == h2fast.WINDOW_UPDATE and item[2]:
-                # Tiny increments (a window opened a byte at a time) cost a tenth each.
-                if not self.glitch("tiny WINDOW_UPDATEs", item[2] / 10):
-                    return
+            if type(item) is tuple and not self._charge_run(item):
+                return
             if not self._receive(item):
                 return
         if scanner.empty_continuations:
@@ -203,6 +201,18 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
             self._upgraded_request = None
             self._start_request(1, headers, body)
         self.flush()
+
+    def _charge_run(self, item: tuple) -> bool:
+        """The budget's share of a run the scanner summed up; False if that ended the
+        connection. Tiny WINDOW_UPDATEs (a window opened a byte at a time) cost a tenth
+        each; PRIORITY frames a tenth each, of which _on_priority charges one per
+        stream."""
+        kind, _, count, entries = item
+        if kind == h2fast.WINDOW_UPDATE and count:
+            return self.glitch("tiny WINDOW_UPDATEs", count / 10)
+        if kind == h2fast.PRIORITY and count > len(entries):
+            return self.glitch("PRIORITY frames", (count - len(entries)) / 10)
+        return True
 
     def _receive(self, item: bytes | tuple) -> bool:
         """Hand bytes (or a whole DATA/HEADERS frame, see FrameScanner) to h2 and

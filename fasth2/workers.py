@@ -137,15 +137,16 @@ class ThreadShare:
         #: False while no new call may start (set on the loop; threads read it).
         self.open = True
 
-    def start(self, function: Callable, *args, order: tuple = ()) -> None:
-        """Run ``function(*args)`` on the pool now, or once the share has room (the
-        waiting calls lowest ``order`` first, then first come)."""
+    def start(self, function: Callable, *args, order: tuple = ()) -> bool:
+        """Run ``function(*args)`` on the pool now (True), or once the share has room
+        (False; the waiting calls lowest ``order`` first, then first come)."""
         with self._lock:
             if self.running >= self._limit or not self._may_start(self.running):
                 heapq.heappush(self._waiting, (order, next(self._arrivals), function, args))
-                return
+                return False
             self.running += 1
         self._pool.submit(self._run, function, args)
+        return True
 
     def _may_start(self, others: int) -> bool:
         """Whether a call may start now, ``others`` of this share's calls running."""

@@ -17,7 +17,7 @@ from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes
 from h2.utilities import HeaderValidationFlags, validate_headers, validate_outbound_headers
 from hpack import Encoder
-from hyperframe.frame import DataFrame, HeadersFrame, SettingsFrame, WindowUpdateFrame
+from hyperframe.frame import DataFrame, HeadersFrame, PriorityFrame, SettingsFrame, WindowUpdateFrame
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -227,6 +227,8 @@ def _client_frames(steps: list) -> bytes:
             frame.data = encoder.encode(content)
         elif kind == "window":
             frame = WindowUpdateFrame(stream_id, window_increment=content)
+        elif kind == "priority":
+            frame = PriorityFrame(stream_id, depends_on=content, stream_weight=stream_id * 7 % 256)
         else:
             frame = DataFrame(stream_id, data=b"d" * content, flags=flags)
         data += frame.serialize()
@@ -245,13 +247,18 @@ def _server(max_streams: int = 100) -> h2.connection.H2Connection:
 
 
 def _normalised(events: list) -> dict:
-    """Events per stream, consecutive DATA joined and consecutive WindowUpdated summed:
-    the scanner gathers a stream's frames of one read (and a run of WINDOW_UPDATEs),
-    which changes how many events there are, never what they say."""
+    """Events per stream, consecutive DATA joined, consecutive WindowUpdated summed and
+    of consecutive PriorityUpdated the last: the scanner gathers a stream's frames of
+    one read (and runs of WINDOW_UPDATE and PRIORITY frames), which changes how many
+    events there are, never what they say."""
     per_stream: dict = {}
     for event in events:
         tokens = per_stream.setdefault(getattr(event, "stream_id", 0), [])
-        if type(event) is h2.events.WindowUpdated:
+        if type(event) is h2.events.PriorityUpdated:
+            if tokens and tokens[-1][0] == "priority":
+                tokens.pop()  # a run of signals on a stream: only the last one counts
+            tokens.append(("priority", event.depends_on, event.weight, event.exclusive))
+        elif type(event) is h2.events.WindowUpdated:
             delta = event.delta
             if tokens and tokens[-1][0] == "window":
                 delta += tokens.pop()[1]
@@ -316,6 +323,7 @@ steps = st.lists(st.one_of(
     st.tuples(st.just("data"), stream_ids, st.sampled_from([0, 1, 3, 16384]), st.booleans()),
     st.tuples(st.just("window"), st.just(0) | stream_ids,
               st.sampled_from([1, 100, 2**30, 2**31 - 1]), st.just(False)),
+    st.tuples(st.just("priority"), stream_ids, st.integers(0, 17), st.just(False)),
 ), min_size=1, max_size=14)
 
 

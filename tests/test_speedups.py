@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 
 import pytest
-from hyperframe.frame import DataFrame, HeadersFrame, PingFrame, SettingsFrame, WindowUpdateFrame
+from hyperframe.frame import (DataFrame, HeadersFrame, PingFrame, PriorityFrame, SettingsFrame,
+                              WindowUpdateFrame)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -176,6 +177,28 @@ def test_scanner_sums_runs_of_window_updates_per_stream(impl, piece):
     assert [i for i in items if type(i) is int] == [5]
     passed = b"".join(i for i in items if type(i) is bytes)
     assert passed == PREFACE + reserved + PingFrame(0).serialize()
+
+
+@pytest.mark.parametrize("piece", [1, 6, 14, 100, 100_000])
+def test_scanner_keeps_the_last_priority_per_stream_of_a_run(impl, piece):
+    """A PRIORITY flood becomes a few items, the last signal per stream and the frame
+    count; a stream depending on itself, or another frame, ends a run."""
+    flood = b"".join(PriorityFrame(sid, depends_on=(i + sid + 1) % 4000, stream_weight=i % 256,
+                                   exclusive=bool(i % 2)).serialize()
+                     for i in range(2000) for sid in (1, 3, 5))
+    selfish = PriorityFrame(7, depends_on=7).serialize()
+    data = PREFACE + flood + selfish + PriorityFrame(9, depends_on=0, stream_weight=15).serialize()
+    scanner = impl.FrameScanner()
+    items = []
+    for start in range(0, len(data), piece):
+        items += scanner.feed(data[start:start + piece])
+    runs = [i for i in items if type(i) is tuple]
+    assert all(run[0] == 0x2 for run in runs)
+    assert sum(run[2] for run in runs) == 6001
+    last = {entry[0]: entry[1:] for run in runs for entry in run[3]}
+    assert last == {1: (2001, 1999 % 256 + 1, True), 3: (2003, 1999 % 256 + 1, True),
+                    5: (2005, 1999 % 256 + 1, True), 9: (0, 16, False)}
+    assert b"".join(i for i in items if type(i) is bytes) == PREFACE + selfish
 
 
 def test_scanner_passes_untouched_input_through_as_is(impl):

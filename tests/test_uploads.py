@@ -21,7 +21,9 @@ from .h2client import H2Uploader
 
 MIB = 1024 * 1024
 STREAMS = 100  # the default max_concurrent_streams; the app has 8 threads (4 per connection)
-INITIAL_WINDOW = 64 * 1024
+INITIAL_WINDOW = 64 * 1024  # a stream's window until its app runs or reads
+STREAM_WINDOW = MIB  # then
+SHARE = 4  # app calls one connection may run at once (half the 8 threads)
 
 
 def bodies(count: int, largest: int) -> list[bytes]:
@@ -78,17 +80,22 @@ def test_raw_client_uploads_far_beyond_the_thread_share(endpoint):
 
 
 def test_unread_bodies_hold_at_most_the_initial_window(server):
-    """While no app reads, each stream can send exactly its initial window: the
-    connection window (4 MiB) never holds back the 6.25 MiB that 100 streams may send."""
+    """While no app reads, the streams whose apps run (the connection's share of the
+    threads, 4) may each send up to stream_window_size (1 MiB) and every other stream
+    exactly its initial window: the connection window (4 MiB) never holds back the
+    6.25 MiB that 96 waiting streams may send. That is the bound on request bytes held:
+    4 x 1 MiB + 96 x 64 KiB."""
     client = H2Uploader(server.port)
     until = time.time() + 2.0  # the first apps to run hold until then, the rest queue
     payloads = [body for body in bodies(STREAMS + 10, 2 * MIB) if len(body) > INITIAL_WINDOW][:STREAMS]
     uploads = [client.start(f"/digest?until={until}", body) for body in payloads]
+    running = uploads[:SHARE]
     client.run(timeout=10, until=lambda: all(u.sent >= INITIAL_WINDOW for u in uploads))
     settle = time.monotonic() + 0.5
     client.run(timeout=10, until=lambda: time.monotonic() > settle)
     if time.time() < until - 0.1:  # still before any app read: the bound holds exactly
-        assert [u.sent for u in uploads] == [INITIAL_WINDOW] * len(uploads)
+        assert [u.sent for u in uploads[SHARE:]] == [INITIAL_WINDOW] * (STREAMS - SHARE)
+        assert [u.sent for u in running] == [min(len(u.body), STREAM_WINDOW) for u in running]
     else:
         pytest.fail("the test machine was too slow to observe the bound before the apps read")
     client.run(timeout=60)
