@@ -94,7 +94,6 @@ class H2EventHandlers:
         """
         received = event.flow_controlled_length
         conn = self.conn
-        self.uploads.arrived()
         h2fast.credit_connection(conn, received)
         if not received and event.stream_ended is None:
             if not self.glitch("empty DATA frames"):

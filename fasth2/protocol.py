@@ -177,6 +177,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         if self._closed:
             return
         self._last_activity = self.loop.time()
+        self.uploads.arrived()
         scanner = self._scanner
         for item in scanner.feed(data):
             if type(item) is int:

@@ -6,8 +6,8 @@ read may belong to another of their streams, blocked until the server sends some
 reads before it looks at its window again). If every app of the connection then waits
 for body bytes, nothing more is sent and the client hangs. So while a connection has
 incomplete request bodies, it is checked every ``INTERVAL``: if an app waits for body
-bytes and none arrived since the last check, a PING gives such a reader something to
-return with. At most ``LIMIT`` PINGs per uploading stream per quiet spell: a client's
+bytes and the client sent nothing at all for two checks in a row, a PING gives such a
+reader something to return with. At most ``LIMIT`` PINGs per uploading stream per quiet spell: a client's
 queue of readers is never longer than its streams, and a client that simply sends
 nothing is not pinged forever.
 """
@@ -30,13 +30,14 @@ class UploadWatch:
         self._streams = streams  # the connection's live streams, by id
         self._ping = ping
         self._timer: asyncio.TimerHandle | None = None
-        self._pings = 0  # since request-body bytes last arrived
-        self._arrivals = 0  # DATA events so far
+        self._pings = 0  # since the client last sent anything
+        self._arrivals = 0  # reads so far
         self._arrivals_seen = 0  # at the last check
+        self._quiet = 0  # checks in a row that found nothing sent
         self.closed = False
 
     def arrived(self) -> None:
-        """Request-body bytes arrived (the client is not stuck)."""
+        """The client sent something (it is not stuck)."""
         self._arrivals += 1
 
     def watch(self) -> None:
@@ -51,6 +52,9 @@ class UploadWatch:
         if self._arrivals != self._arrivals_seen:
             self._arrivals_seen = self._arrivals
             self._pings = 0
+            self._quiet = 0
+        else:
+            self._quiet += 1
         uploading = waiting = 0
         for stream in self._streams.values():
             body = stream.body
@@ -59,7 +63,8 @@ class UploadWatch:
                 waiting += body.reader_waiting
         if not uploading:
             return
-        if waiting and self._pings < LIMIT * uploading:
+        # Two quiet checks in a row: a busy loop may have been late to read this client.
+        if waiting and self._quiet >= 2 and self._pings < LIMIT * uploading:
             self._pings += 1
             self._ping()
         self.watch()
