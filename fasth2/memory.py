@@ -14,7 +14,36 @@ running produce: it grows with the threads, never with the streams clients open.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import os
 import threading
+
+#: Allocations from this size are served by mmap: see ``tune_allocator``.
+MMAP_THRESHOLD = 512 * 1024
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+
+
+def tune_allocator() -> bool:
+    """On glibc, serve allocations of MMAP_THRESHOLD and more from mmap; True if done.
+
+    A response made whole (a 1 MiB page, say) is freed by whichever thread drops it last;
+    glibc's default raises its mmap threshold after the first such free, so later ones
+    come from per-thread arenas and stay resident after they are freed: RSS then keeps
+    the peak of an attack that made many of them. Fixed at 512 KiB, they are unmapped
+    when freed, while the 256 KiB read buffers stay on the heap (a threshold at 128 KiB
+    halved upload throughput). A MALLOC_MMAP_THRESHOLD_ set by the user wins.
+    """
+    if os.environ.get("MALLOC_MMAP_THRESHOLD_") is not None:
+        return False
+    name = ctypes.util.find_library("c")
+    if not name:
+        return False
+    try:
+        mallopt = ctypes.CDLL(name).mallopt
+    except (OSError, AttributeError):  # not glibc
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
 
 
 class ResponseMemory:

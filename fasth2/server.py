@@ -17,7 +17,7 @@ import ssl
 from typing import Awaitable, Callable
 
 from .config import Config
-from .memory import ResponseMemory
+from .memory import ResponseMemory, tune_allocator
 from .selector import ProtocolSelector
 from .workers import WorkerPool
 
@@ -79,6 +79,7 @@ class Server:
         self.app = app
         self.config = config
         self.loop = asyncio.get_running_loop()
+        tune_allocator()
         #: Live connections (their protocols), for graceful shutdown.
         self.connections: set = set()
         self.workers = WorkerPool(self.loop, config.threads)
