@@ -102,6 +102,7 @@ class H2EventHandlers:
         if stream is None or stream.aborted or stream.body.ended:
             # Nobody will read it (response done or stream abandoned): give it back.
             h2fast.credit_stream(conn, event.stream_id, received)
+            self.drained(event.stream_id, received)
             return
         data = event.data  # bytes, or a list of payloads (h2fast.receive_frame)
         size = len(data) if type(data) is not list else received
@@ -118,6 +119,8 @@ class H2EventHandlers:
         stream = self.streams.get(event.stream_id)
         if stream is not None:
             stream.body.end()
+        else:
+            self.stop_draining(event.stream_id)
 
     def _on_stream_reset(self, event: ev.StreamReset) -> None:
         """RST_STREAM (or h2 reset it): abort the app's work and the sending."""
@@ -126,6 +129,7 @@ class H2EventHandlers:
             log.debug("stream %d reset (error %s, by %s)", event.stream_id, event.error_code,
                       "client" if event.remote_reset else "server")
             stream.abort()
+        self.stop_draining(event.stream_id)
         self.glitch("stream resets" if event.remote_reset else "stream errors")
 
     def _on_window_updated(self, event: ev.WindowUpdated) -> None:
@@ -217,7 +221,7 @@ HANDLERS: dict[type, Callable[[H2EventHandlers, ev.Event], None]] = {
     # Our SETTINGS took effect; h2 applied them to its state already.
     ev.SettingsAcknowledged: H2EventHandlers._ignore,
     ev.PingReceived: H2EventHandlers._on_ping,
-    # We send no PINGs, so an ACK carries nothing for us.
+    # Our PINGs only wake a stalled client (uploads.py): the ACK tells us nothing.
     ev.PingAckReceived: H2EventHandlers._ignore,
     ev.PriorityUpdated: H2EventHandlers._on_priority,
     ev.TrailersReceived: H2EventHandlers._on_trailers,

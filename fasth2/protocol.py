@@ -45,6 +45,13 @@ log = logging.getLogger("fasth2.error")
 # that a client still sending does not get a TCP RST that destroys our GOAWAY.
 LINGER_SECONDS = 2.0
 NUDGE_PING = b"fasth2nd"  # opaque data of our PINGs (see uploads.py)
+# An app may answer before it has read the request body (a 401 or 413 to an upload).
+# RFC 9113 §8.1 lets the server then reset the stream, but curl and httpx report a reset
+# that arrives while they still send as a failed request and never show the response.
+# So the rest of the body is read and dropped, up to DRAIN_BYTES or DRAIN_SECONDS, and
+# only a client still sending past that gets RST_STREAM NO_ERROR.
+DRAIN_BYTES = 16 * 1024 * 1024
+DRAIN_SECONDS = 10.0
 # Read sizes of BufferedH2Protocol.
 SMALL_READ = 64 * 1024
 BIG_READ = 256 * 1024
@@ -105,6 +112,8 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         self._paused_since = 0.0
         self._environ: dict = {}
         self._upgraded_request: tuple | None = None  # see connection_upgraded
+        #: Streams answered before their body ended: [bytes left to drop, deadline].
+        self._draining: dict[int, list] = {}
         self.uploads = UploadWatch(self.loop, self.streams, self._nudge)
         #: Frames queued outside h2 (see h2fast.send_data), written before h2's next
         #: bytes. None over TLS: there every piece would become a TLS record of its own.
@@ -357,14 +366,29 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         self._last_activity = self.loop.time()
         body = stream.body
         if not stream.aborted and not body.ended and not self._closed:
-            # The response is complete before the request: ask the client to stop
-            # sending (RFC 9113 §8.1). What it sent is dropped; the connection window
-            # has it back already.
+            # The response is complete before the request: drop the rest of the body
+            # as it comes (see DRAIN_BYTES), at full speed.
             body.abort()
-            self._reset(stream.stream_id, ErrorCodes.NO_ERROR)
+            self._draining[stream.stream_id] = [DRAIN_BYTES, self.loop.time() + DRAIN_SECONDS]
+            h2fast.grow_stream_window(self.conn, stream.stream_id, self.config.stream_window_size)
             self.flush_soon()
         if self.closing and not self.streams:
             self._close_after_flush()
+
+    def drained(self, stream_id: int, size: int) -> None:
+        """``size`` body bytes of a finished stream were dropped; past DRAIN_BYTES,
+        ask the client to stop (RST_STREAM NO_ERROR)."""
+        drain = self._draining.get(stream_id)
+        if drain is not None:
+            drain[0] -= size
+            if drain[0] < 0:
+                self.stop_draining(stream_id, reset=True)
+
+    def stop_draining(self, stream_id: int, reset: bool = False) -> None:
+        """The stream's body ended (or was reset), or draining it went on too long."""
+        if self._draining.pop(stream_id, None) is not None and reset:
+            self._reset(stream_id, ErrorCodes.NO_ERROR)
+            self.flush_soon()
 
     def _reset(self, stream_id: int, code: ErrorCodes) -> None:
         """RST_STREAM, unless h2 already closed the stream (a RST_STREAM of the client's
@@ -450,6 +474,9 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
             log.debug("closing idle connection from %s", self._environ["REMOTE_ADDR"])
             self.shutdown()
         else:
+            for stream_id, (_, deadline) in list(self._draining.items()):
+                if now > deadline:
+                    self.stop_draining(stream_id, reset=True)
             for stream in list(self.streams.values()):
                 if stream.stalled_since and now - stream.stalled_since > stall:
                     log.warning("stream %d from %s: no window for %.0f s; reset",

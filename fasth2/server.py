@@ -206,12 +206,18 @@ def run(app: Callable, config: Config | None = None, **options) -> None:
         log.info("Received %s: shutting down gracefully", signal.Signals(signum).name)
         stop.set()
 
+    def ignore_hangup() -> None:
+        # SIGHUP reloads workers under a supervisor; a single process has none to
+        # reload, and must not die of it (its default action).
+        log.info("Received SIGHUP: a single process has no workers to reload; ignored")
+
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, request_stop, signum)
+    loop.add_signal_handler(signal.SIGHUP, ignore_hangup)
     try:
         loop.run_until_complete(serve(app, config, shutdown_trigger=stop.wait, **options))
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()

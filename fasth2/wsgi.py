@@ -91,8 +91,14 @@ class Response:
         """The legacy ``write()`` callable that ``start_response`` returns."""
         if type(data) is not bytes:
             raise TypeError(f"write() takes bytes, not {type(data).__name__}")
+        if self.head:
+            # Nothing of the body goes out: the headers wait for the end, so that they
+            # carry END_STREAM themselves (HTTP/2) instead of an empty DATA frame.
+            if self.headers is None:
+                raise RuntimeError("the application sent a body before calling start_response()")
+            return
         headers = self._take_headers()
-        if data and not self.head:
+        if data:
             self.stream.submit(headers, data, False)
         elif headers is not None:
             self.stream.submit(headers, b"", False)
