@@ -9,7 +9,7 @@ are created only for the results.
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_FillInfo
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
-from libc.string cimport memcpy
+from libc.string cimport memcpy, memset
 from urllib.parse import unquote_to_bytes
 
 from fasth2.errors import MalformedHeaders
@@ -225,6 +225,24 @@ cdef enum:
     TINY_WINDOW_UPDATE = 512
 
 
+cdef inline unsigned long _u31(const unsigned char *p) noexcept:
+    """A 31-bit big-endian field (a stream id, an increment), the reserved bit dropped."""
+    return ((<unsigned long>p[0] & 0x7F) << 24) | (<unsigned long>p[1] << 16) | (<unsigned long>p[2] << 8) | p[3]
+
+
+cdef inline int _stream_slot(unsigned long *ids, int *count, int cap, unsigned long wanted) noexcept:
+    """The index of ``wanted`` in ``ids[:count]``, appended if new; -1 when full."""
+    cdef int k = 0
+    while k < count[0] and ids[k] != wanted:
+        k += 1
+    if k == count[0]:
+        if k == cap:
+            return -1
+        ids[k] = wanted
+        count[0] += 1
+    return k
+
+
 cdef class FrameScanner:
     """Walks the incoming byte stream frame by frame, ahead of h2.
 
@@ -294,14 +312,12 @@ cdef class FrameScanner:
             length = (<Py_ssize_t>p[pos] << 16) | (<Py_ssize_t>p[pos + 1] << 8) | p[pos + 2]
             kind = p[pos + 3]
             flags = p[pos + 4]
-            stream_id = (((<unsigned long>p[pos + 5] & 0x7F) << 24) | (<unsigned long>p[pos + 6] << 16)
-                         | (<unsigned long>p[pos + 7] << 8) | p[pos + 8])
+            stream_id = _u31(p + pos + 5)
             if kind == 0x8 and length == 4 and not self._in_header_block:
                 if end - pos < 13:
                     self._partial = data[pos:]
                     break
-                increment = (((<unsigned long>p[pos + 9] & 0x7F) << 24) | (<unsigned long>p[pos + 10] << 16)
-                             | (<unsigned long>p[pos + 11] << 8) | p[pos + 12])
+                increment = _u31(p + pos + 9)
                 if stream_id and increment == 0:
                     if pos > start:
                         items.append(data[start:pos])
@@ -319,8 +335,7 @@ cdef class FrameScanner:
                 if end - pos < 14:
                     self._partial = data[pos:]
                     break
-                if (((<unsigned long>p[pos + 9] & 0x7F) << 24) | (<unsigned long>p[pos + 10] << 16)
-                        | (<unsigned long>p[pos + 11] << 8) | p[pos + 12]) != stream_id:
+                if _u31(p + pos + 9) != stream_id:
                     if pos > start:
                         items.append(data[start:pos])
                     pos = self._priority_run(p, pos, end, items)
@@ -373,24 +388,17 @@ cdef class FrameScanner:
         cdef Py_ssize_t tiny = 0
         cdef unsigned long stream_id, increment
         cdef list pairs = []
+        memset(totals, 0, sizeof(totals))
         while end - pos >= 13 and frames < WINDOW_RUN_FRAMES:
             if p[pos] or p[pos + 1] or p[pos + 2] != 4 or p[pos + 3] != 0x8 or p[pos + 9] & 0x80:
                 break
-            increment = ((<unsigned long>p[pos + 9] << 24) | (<unsigned long>p[pos + 10] << 16)
-                         | (<unsigned long>p[pos + 11] << 8) | p[pos + 12])
+            increment = _u31(p + pos + 9)  # (its reserved bit is 0: checked above)
             if increment == 0:
                 break
-            stream_id = (((<unsigned long>p[pos + 5] & 0x7F) << 24) | (<unsigned long>p[pos + 6] << 16)
-                         | (<unsigned long>p[pos + 7] << 8) | p[pos + 8])
-            k = 0
-            while k < streams and stream_ids[k] != stream_id:
-                k += 1
-            if k == streams:
-                if streams == WINDOW_RUN_STREAMS:
-                    break
-                stream_ids[k] = stream_id
-                totals[k] = 0
-                streams += 1
+            stream_id = _u31(p + pos + 5)
+            k = _stream_slot(stream_ids, &streams, WINDOW_RUN_STREAMS, stream_id)
+            if k < 0:
+                break
             totals[k] += increment
             if increment < TINY_WINDOW_UPDATE:
                 tiny += 1
@@ -417,20 +425,13 @@ cdef class FrameScanner:
         while end - pos >= 14 and frames < WINDOW_RUN_FRAMES:
             if p[pos] or p[pos + 1] or p[pos + 2] != 5 or p[pos + 3] != 0x2:
                 break
-            stream_id = (((<unsigned long>p[pos + 5] & 0x7F) << 24) | (<unsigned long>p[pos + 6] << 16)
-                         | (<unsigned long>p[pos + 7] << 8) | p[pos + 8])
-            depends_on = (((<unsigned long>p[pos + 9] & 0x7F) << 24) | (<unsigned long>p[pos + 10] << 16)
-                          | (<unsigned long>p[pos + 11] << 8) | p[pos + 12])
+            stream_id = _u31(p + pos + 5)
+            depends_on = _u31(p + pos + 9)
             if stream_id == 0 or depends_on == stream_id:
                 break
-            k = 0
-            while k < streams and stream_ids[k] != stream_id:
-                k += 1
-            if k == streams:
-                if streams == WINDOW_RUN_STREAMS:
-                    break
-                stream_ids[k] = stream_id
-                streams += 1
+            k = _stream_slot(stream_ids, &streams, WINDOW_RUN_STREAMS, stream_id)
+            if k < 0:
+                break
             depends[k] = depends_on
             weights[k] = p[pos + 13]
             exclusive[k] = p[pos + 9] >> 7
@@ -460,24 +461,16 @@ cdef class FrameScanner:
         cdef unsigned long stream_id
         cdef list payloads
         cdef object view
+        memset(flag_sets, 0, sizeof(flag_sets))
         while end - pos >= 9 and frames < RUN_FRAMES:
             length = (<Py_ssize_t>p[pos] << 16) | (<Py_ssize_t>p[pos + 1] << 8) | p[pos + 2]
             flags = p[pos + 4]
-            stream_id = (((<unsigned long>p[pos + 5] & 0x7F) << 24) | (<unsigned long>p[pos + 6] << 16)
-                         | (<unsigned long>p[pos + 7] << 8) | p[pos + 8])
+            stream_id = _u31(p + pos + 5)
             if (p[pos + 3] != 0x0 or flags & 0x28 or length == 0
                     or length > self._max_frame_size or stream_id == 0 or end - pos < 9 + length):
                 break
-            k = 0
-            while k < streams and stream_ids[k] != stream_id:
-                k += 1
-            if k == streams:
-                if streams == RUN_STREAMS:
-                    break
-                stream_ids[k] = stream_id
-                flag_sets[k] = 0
-                streams += 1
-            elif flag_sets[k] & 0x1:  # END_STREAM already seen
+            k = _stream_slot(stream_ids, &streams, RUN_STREAMS, stream_id)
+            if k < 0 or flag_sets[k] & 0x1:  # full, or END_STREAM already seen
                 break
             flag_sets[k] |= flags
             starts[frames] = pos + 9
