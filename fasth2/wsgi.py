@@ -29,6 +29,10 @@ _SERVER_ERROR_HEADERS = encode_response_headers(
     [("content-type", "text/plain; charset=utf-8"), ("content-length", "21")],
 )
 _SERVER_ERROR_BODY = b"Internal Server Error"
+# "OPTIONS *" asks about the server, not a resource (RFC 9110 §9.3.7), and its target
+# fits no PEP 3333 PATH_INFO: the server answers it, listing the methods it passes on.
+_OPTIONS_ANSWER = encode_response_headers("200 OK", [
+    ("allow", "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"), ("content-length", "0")])
 
 
 def base_environ(transport, tls: bool) -> dict:
@@ -130,11 +134,14 @@ def run_app(app: Callable, environ: dict, stream) -> None:
 
     The iterable's ``close()`` is always called. An app exception is logged once with
     its traceback and answered with a 500 or an RST_STREAM INTERNAL_ERROR; a stream the
-    client abandoned just stops the work quietly.
+    client abandoned just stops the work quietly. ``OPTIONS *`` never reaches the app.
     """
     response = Response(stream, environ["REQUEST_METHOD"] == "HEAD")
     try:
         if stream.aborted:  # reset before a thread got to it: nothing to do
+            return
+        if environ["PATH_INFO"] == "*" and environ["REQUEST_METHOD"] == "OPTIONS":
+            stream.submit(_OPTIONS_ANSWER, b"", True)
             return
         result = app(environ, response.start_response)
         try:

@@ -98,3 +98,21 @@ def test_a_client_sending_far_past_an_early_answer_is_reset(server):
                 break
     assert reset is not None and reset.error_code == ErrorCodes.NO_ERROR
     assert sent > 16 * 2**20
+
+
+@pytest.mark.parametrize("flag", ["--http1.1", "--http2-prior-knowledge"])
+def test_options_asterisk_is_answered_by_the_server(server, flag):
+    """RFC 9110 §9.3.7: about the server; no app sees a PATH_INFO of "*"."""
+    result = run_client("curl", "-sS", "-i", flag, "-X", "OPTIONS", "--request-target", "*",
+                        server.url + "/")
+    assert result.returncode == 0, result.stderr
+    head = result.stdout.lower()
+    assert head.startswith((b"http/1.1 200", b"http/2 200"))
+    assert b"allow: get, head, post, put, delete, patch, options" in head
+
+
+def test_nghttp_upgrade_with_options_asterisk(server):
+    """nghttp -u upgrades to h2c with "OPTIONS *", then asks for its page on stream 3."""
+    result = run_client("nghttp", "-u", server.url + "/hello")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"hello world\n"
