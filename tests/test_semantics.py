@@ -75,7 +75,7 @@ def test_early_answer_to_an_upload_reaches_httpx(server, tls_server, tls):
 def test_a_client_sending_far_past_an_early_answer_is_reset(server):
     """Past 16 MiB dropped, the stream is reset with NO_ERROR (RFC 9113 §8.1)."""
     from h2.errors import ErrorCodes
-    from hyperframe.frame import RstStreamFrame, WindowUpdateFrame
+    from hyperframe.frame import RstStreamFrame
 
     client = RawClient(server.port)
     client.request(1, "/status?code=418", method="POST", end_stream=False)
