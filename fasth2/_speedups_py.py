@@ -183,7 +183,7 @@ _PADDED_OR_PRIORITY = 0x8 | 0x20
 # Bounds of one run of DATA frames joined per stream (FrameScanner._data_run).
 RUN_FRAMES = 256
 RUN_STREAMS = 32
-# A run of WINDOW_UPDATE frames ends at this many frames or streams (see _window_run).
+# A run of WINDOW_UPDATE or PRIORITY frames ends at this many frames or streams.
 WINDOW_RUN_FRAMES = 4096
 WINDOW_RUN_STREAMS = 128
 #: A WINDOW_UPDATE increment below this is "tiny": counted for the misbehaviour budget.
@@ -207,8 +207,8 @@ class FrameScanner:
     DATA the payload is a list: consecutive DATA frames are gathered per stream (see
     ``_data_run``), one payload (a memoryview of the read) per frame, ``flags`` those
     of the last. Runs of WINDOW_UPDATE and of PRIORITY frames come out as one tuple
-    too (see ``_window_run`` and ``_priority_run``). The scanner holds back the start of such a frame until the rest
-    arrives.
+    too (see ``_window_run`` and ``_priority_run``). The scanner holds back the start
+    of such a frame until the rest arrives.
     The bytes are also cut after every ``headers_per_chunk`` HEADERS frames: h2 parses a
     whole buffer before the server sees any event, so this paces how many new streams
     h2 opens before the server can refuse or reset them.
@@ -250,8 +250,6 @@ class FrameScanner:
         length = (held[0] << 16) | (held[1] << 8) | held[2]
         if held[3] == _WINDOW_UPDATE and length == 4:
             return 13
-        if held[3] == _PRIORITY and length == 5:
-            return 14
         # Only frames to cut out are held whole, and those are at most max_frame_size.
         return 9 + length if length <= self._max_frame_size else 9
 

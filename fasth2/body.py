@@ -34,7 +34,7 @@ class RequestBody:
         self._ended = False
         self._aborted = False
         #: True while the app's thread waits for bytes that have not arrived (read on
-        #: the loop without the lock: a stale value only delays a nudge, see protocol.py).
+        #: the loop without the lock: a stale value only delays a nudge, see uploads.py).
         self.reader_waiting = False
 
     # -- the event loop's side ------------------------------------------------------

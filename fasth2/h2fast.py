@@ -219,7 +219,7 @@ def credit_connection(conn: H2Connection, size: int) -> None:
     """Give ``size`` received bytes back to the connection window at once.
 
     The connection window paces the client; it bounds nothing of ours (the stream
-    windows do, see protocol.py), so it is credited as DATA arrives, whether or not an
+    windows do, see H2EventHandlers._on_data), so it is credited as DATA arrives, whether or not an
     app reads it. h2's window manager decides when a WINDOW_UPDATE is worth sending.
     """
     increment = conn._inbound_flow_control_window_manager.process_bytes(size)

@@ -342,7 +342,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         """The app read ``size`` bytes of a stream's body: reopen the stream's window.
 
         The first read also grows the window from ``initial_window_size`` to
-        ``stream_window_size``: only a stream whose app reads gets the big window, so
+        ``stream_window_size`` (unless the stream got it as its app started at once):
         streams still waiting for a thread each hold at most the initial window.
         """
         if self._closed:

@@ -7,9 +7,9 @@ reads before it looks at its window again). If every app of the connection then 
 for body bytes, nothing more is sent and the client hangs. So while a connection has
 incomplete request bodies, it is checked every ``INTERVAL``: if an app waits for body
 bytes and the client sent nothing at all for two checks in a row, a PING gives such a
-reader something to return with. At most ``LIMIT`` PINGs per uploading stream per quiet spell: a client's
-queue of readers is never longer than its streams, and a client that simply sends
-nothing is not pinged forever.
+reader something to return with. At most ``LIMIT`` PINGs per uploading stream per quiet
+spell: a client's queue of readers is never longer than its streams, and a client that
+simply sends nothing is not pinged forever.
 """
 
 from __future__ import annotations
@@ -31,14 +31,13 @@ class UploadWatch:
         self._ping = ping
         self._timer: asyncio.TimerHandle | None = None
         self._pings = 0  # since the client last sent anything
-        self._arrivals = 0  # reads so far
-        self._arrivals_seen = 0  # at the last check
+        self._heard = False  # the client sent something since the last check
         self._quiet = 0  # checks in a row that found nothing sent
         self.closed = False
 
     def arrived(self) -> None:
         """The client sent something (it is not stuck)."""
-        self._arrivals += 1
+        self._heard = True
 
     def watch(self) -> None:
         """Check every INTERVAL while any request body is incomplete."""
@@ -49,8 +48,8 @@ class UploadWatch:
         self._timer = None
         if self.closed:
             return
-        if self._arrivals != self._arrivals_seen:
-            self._arrivals_seen = self._arrivals
+        if self._heard:
+            self._heard = False
             self._pings = 0
             self._quiet = 0
         else:
