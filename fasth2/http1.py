@@ -170,7 +170,7 @@ class H1Protocol(asyncio.Protocol):
         self._fields: dict[bytes, bytes] = {}  # the headers this module acts on
         self._header_bytes = 0
         self._upgrade: tuple[bytes, list, int] | None = None  # settings, headers, body length
-        self._upgrade_refused = False
+        self._replay: bytes | None = None  # an upgrade request's head, to parse again plain
 
     # -- transport callbacks ------------------------------------------------------
 
@@ -288,10 +288,13 @@ class H1Protocol(asyncio.Protocol):
                 self._pause_reading()
 
     def _divert_upgrade(self, fields: dict, headers: list) -> bool:
-        """An Upgrade request: True if it is not to be served as a plain request.
+        """An Upgrade request: True if it is not to be served as a plain request yet.
 
-        llhttp stops at the end of its headers and leaves any body unparsed, so an h2c
-        upgrade collects the body itself; any other upgrade with a body gets a 400.
+        llhttp stops at the end of an upgrade request's headers and leaves any body
+        unparsed. An h2c upgrade whose body fits ``MAX_UPGRADE_BODY`` collects the body
+        itself. Any other upgrade with a body is served over HTTP/1.1, as RFC 9110 §7.8
+        lets a server ignore Upgrade: its head, without the upgrade fields, is parsed
+        again by a fresh parser, which then streams the body as for any request.
         """
         length = fields.get(b"content-length", b"0")
         if self._can_upgrade_to_h2c(fields, length):
@@ -299,9 +302,17 @@ class H1Protocol(asyncio.Protocol):
                              int(length))
             return True
         if b"transfer-encoding" in fields or length != b"0":
-            self._upgrade_refused = True
+            self._replay = self._head_without_upgrade(headers)
             return True
         return False
+
+    def _head_without_upgrade(self, headers: list) -> bytes:
+        """The request's head as bytes again, without ``Upgrade`` and ``HTTP2-Settings``."""
+        lines = [b"%s %s HTTP/%s" % (headers[0][1], headers[1][1],
+                                      self.parser.get_http_version().encode())]
+        lines += [name + b": " + value for name, value in headers[2:]
+                  if name != b"upgrade" and name != b"http2-settings"]
+        return b"\r\n".join(lines) + b"\r\n\r\n"
 
     def _can_upgrade_to_h2c(self, fields: dict, length: bytes) -> bool:
         """RFC 7540 §3.2: cleartext, ``Upgrade: h2c``, HTTP2-Settings, a sized body."""
@@ -325,7 +336,7 @@ class H1Protocol(asyncio.Protocol):
             self._pause_reading()
 
     def on_message_complete(self) -> None:
-        if self._upgrade is not None or self._upgrade_refused:
+        if self._upgrade is not None or self._replay is not None:
             return  # HttpParserUpgrade follows
         if self._receiving is not None:
             self._receiving.body.end()
@@ -427,14 +438,15 @@ class H1Protocol(asyncio.Protocol):
         if self._upgrade is not None:
             self._upgrade_buffer = bytearray(rest)
             self._try_upgrade()
-        elif self._upgrade_refused:
-            self._fail(400, "Bad Request: unsupported Upgrade with a body")
-        else:
-            # An upgrade we do not speak (websocket...): the request is served over
-            # HTTP/1.1 as it stands, and a fresh parser reads what follows it.
-            self.parser = httptools.HttpRequestParser(self)
-            if rest:
-                self.data_received(rest)
+            return
+        # Served over HTTP/1.1: a request with a body is parsed again from its head; one
+        # without (a websocket upgrade we do not speak...) was served as it stands. Either
+        # way a fresh parser reads what follows.
+        self.parser = httptools.HttpRequestParser(self)
+        if self._replay is not None:
+            rest = self._replay + rest
+        if rest:
+            self.data_received(rest)
 
     def _try_upgrade(self) -> None:
         """Once the upgrade request's body is in: 101, then HTTP/2 takes the transport."""

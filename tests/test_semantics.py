@@ -116,3 +116,30 @@ def test_nghttp_upgrade_with_options_asterisk(server):
     result = run_client("nghttp", "-u", server.url + "/hello")
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"hello world\n"
+
+
+def _sha256_line(payload: bytes) -> bytes:
+    import hashlib
+
+    return b"%d %s" % (len(payload), hashlib.sha256(payload).hexdigest().encode())
+
+
+@pytest.mark.parametrize("how", ["large", "chunked", "form"])
+def test_h2c_upgrade_that_cannot_be_taken_is_served_over_http1(server, tmp_path, how):
+    """RFC 9110 §7.8: an Upgrade the server does not take is ignored. A 10 MB body (past
+    the upgrade buffer), a chunked one, or a multipart form: served over HTTP/1.1, the
+    body streamed whole to the app. (It used to be a 400.)"""
+    upload = tmp_path / "10m.bin"
+    upload.write_bytes(TEN_MB)
+    send = {"large": ["--data-binary", f"@{upload}"],
+            "chunked": ["-H", "Transfer-Encoding: chunked", "--data-binary", "@-"],
+            "form": ["-F", f"file=@{upload}"]}[how]
+    result = run_client("curl", "-sS", "--http2", "-w", " %{http_version}", *send,
+                        server.url + "/digest", input=b"chunked body" if how == "chunked" else None)
+    assert result.returncode == 0, result.stderr
+    size, digest, version = result.stdout.split(b" ")
+    assert version == b"1.1"
+    if how == "form":  # the multipart body holds the file and curl's boundary lines
+        assert int(size) > len(TEN_MB)
+    else:
+        assert b"%s %s" % (size, digest) == _sha256_line(TEN_MB if how == "large" else b"chunked body")
