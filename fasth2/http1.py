@@ -22,7 +22,7 @@ import httptools
 from .body import EMPTY_BODY, RequestBody
 from .errors import StreamAborted
 from .exchange import Exchange
-from .limits import declared_too_large
+from .limits import DRAIN_BYTES, DRAIN_SECONDS, LINGER_SECONDS, declared_too_large
 from .speedups import build_environ
 from .wsgi import base_environ, run_app
 
@@ -57,7 +57,7 @@ class H1Exchange(Exchange):
     """One HTTP/1.x request's response, framed for the wire."""
 
     __slots__ = ("version", "head", "keep_alive", "_chunked", "_finished", "responded",
-                 "_expect_continue", "environ")
+                 "_expect_continue", "environ", "ends_with_close")
 
     def __init__(self, protocol: "H1Protocol", number: int, body, limit: int, version: str,
                  head: bool, keep_alive: bool, environ: dict, expect_continue: bool) -> None:
@@ -70,6 +70,7 @@ class H1Exchange(Exchange):
         self._chunked = False
         self._finished = False
         self.responded = False  # the status line has gone out
+        self.ends_with_close = False  # HTTP/1.0 body without a length: the close ends it
 
 
     def start(self) -> None:
@@ -115,6 +116,7 @@ class H1Exchange(Exchange):
                 lines.append(b"transfer-encoding: chunked")
             else:
                 self.keep_alive = False  # HTTP/1.0: the body ends with the connection
+                self.ends_with_close = True
         if not self.keep_alive:
             lines.append(b"connection: close")
         elif self.version == "1.0":
@@ -161,6 +163,10 @@ class H1Protocol(asyncio.Protocol):
         self._paused_since = 0.0
         self._environ: dict = {}
         self._upgrade_buffer: bytearray | None = None  # after an h2c upgrade request
+        #: Bytes still to drop of a body the app left unread (None: not dropping).
+        self._drop_left: int | None = None
+        self._drop_until = 0.0  # ... and until when
+        self._lingering = False  # closed for requests, reading until the client is done
         self._reset_request()
 
     def _reset_request(self) -> None:
@@ -184,6 +190,8 @@ class H1Protocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         """Parse; a malformed request gets 400, oversized headers 431."""
         if self.closed:
+            if self._lingering:
+                self._linger_on(len(data))
             return
         self._last_activity = self.loop.time()
         if self._upgrade_buffer is not None:
@@ -325,6 +333,12 @@ class H1Protocol(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         exchange = self._receiving
         if exchange is None or exchange.aborted:
+            if self._drop_left is not None:
+                self._drop_left -= len(body)
+                if self._drop_left < 0:
+                    log.info("client still sending past %d bytes of a body nobody reads; "
+                             "closing", DRAIN_BYTES)
+                    self._close()
             return
         if not exchange.body_allowed(len(body), self.config.max_body_size):
             log.info("request body over max_body_size; closing the connection")
@@ -341,6 +355,7 @@ class H1Protocol(asyncio.Protocol):
         if self._receiving is not None:
             self._receiving.body.end()
             self._receiving = None
+        self._drop_left = None
 
     # -- flow of exchanges --------------------------------------------------------
 
@@ -372,12 +387,20 @@ class H1Protocol(asyncio.Protocol):
 
     def check_timeouts(self, now: float) -> None:
         """Called every second or so: slow headers get 408; idle and stalled ones close."""
+        if self._lingering:
+            if now - self._last_activity > LINGER_SECONDS or now > self._drop_until:
+                self.transport.close()
+            return
         if self.closed:
             return
         config = self.config
         if self.write_paused and now - self._paused_since > config.write_stall_timeout:
             log.warning("closing connection from %s: it has not read for %.0f s",
                         self._environ["REMOTE_ADDR"], now - self._paused_since)
+            self._close()
+        elif self._drop_left is not None and now > self._drop_until:
+            log.info("client still sending a body nobody reads after %.0f s; closing",
+                     DRAIN_SECONDS)
             self._close()
         elif self._request_started and now - self._request_started > config.header_timeout:
             log.info("request headers from %s took too long (408)", self._environ["REMOTE_ADDR"])
@@ -391,11 +414,11 @@ class H1Protocol(asyncio.Protocol):
         self.streams.pop(exchange.stream_id, None)
         self._current = None
         self._last_activity = self.loop.time()
-        if not exchange.body.ended or not exchange.keep_alive:
-            # Unread body bytes would be parsed as the next request: close instead.
-            self._close()
-            return
-        if self._queue:
+        if not exchange.keep_alive:
+            self._linger(exchange.ends_with_close)
+        elif not exchange.body.ended:
+            self._drop_rest_of_body(exchange)  # the next request comes after that body
+        elif self._queue:
             self._current = self._queue.popleft()
             self._current.start()
             self._resume_reading()
@@ -411,7 +434,53 @@ class H1Protocol(asyncio.Protocol):
         """A protocol-level error: answer it (if no response has begun) and close."""
         if self._current is None or not self._current.responded:
             self.write(error_response(status, reason))
-        self._close()
+            self._linger()
+        else:
+            self._close()
+
+    def _drop_rest_of_body(self, exchange: H1Exchange) -> None:
+        """The app answered without reading the whole body (a 401 or 413 to an upload):
+        parse the rest and drop it (see DRAIN_BYTES), then go on with the connection."""
+        exchange.abort()
+        self._drop_left = DRAIN_BYTES - self._body_buffered
+        self._drop_until = self.loop.time() + DRAIN_SECONDS
+        self._body_buffered = 0
+        self._resume_reading()
+
+    def _linger(self, at_once: bool = False) -> None:
+        """Close for requests, lingering (RFC 9112 §9.6): half-close where the transport
+        can, then read and drop what the client still sends (see DRAIN_BYTES), closing
+        when it closes, goes quiet for LINGER_SECONDS, or passes the drain limits. A
+        client still sending a body thus reads our response instead of a TCP reset.
+        ``at_once``: the response ends with the close itself, so a transport that cannot
+        half-close (TLS) closes now."""
+        for exchange in [*self.streams.values(), *self._queue]:
+            exchange.abort()
+        self._queue.clear()
+        self.streams.clear()
+        self.closed = True
+        transport = self.transport
+        if transport.is_closing():
+            return
+        if transport.can_write_eof():
+            transport.write_eof()
+        elif at_once:
+            transport.close()
+            return
+        self._lingering = True
+        self._drop_left = DRAIN_BYTES
+        self._drop_until = self.loop.time() + DRAIN_SECONDS
+        self._last_activity = self.loop.time()
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+
+    def _linger_on(self, size: int) -> None:
+        """``size`` more bytes came while lingering: drop them, or close past the limit."""
+        self._last_activity = self.loop.time()
+        self._drop_left -= size
+        if self._drop_left < 0:
+            self.transport.close()
 
     def _pause_reading(self) -> None:
         if not self._reading_paused and not self.closed:
@@ -472,10 +541,12 @@ class H1Protocol(asyncio.Protocol):
         self.closing = True
         for exchange in self._queue:
             exchange.keep_alive = False
-        if self._current is None:
-            self._close()
-        else:
+        if self._current is not None:
             self._current.keep_alive = False
+        elif self._drop_left is not None:
+            self._linger()  # a client still sending a body nobody reads: let it finish
+        else:
+            self._close()
 
     def abort(self) -> None:
         """The graceful deadline passed: close now."""

@@ -13,6 +13,19 @@ from __future__ import annotations
 
 import time
 
+# After our last bytes, how long we keep reading (and discarding) before closing, so
+# that a client still sending does not get a TCP RST that destroys what we sent
+# (RFC 9112 §9.6); a quiet client is let go after this long without a byte.
+LINGER_SECONDS = 2.0
+# An app may answer before it has read the request body (a 401 or 413 to an upload).
+# HTTP/2 lets the server then reset the stream (RFC 9113 §8.1), HTTP/1.1 close the
+# connection, but curl and httpx report a reset that arrives while they still send as a
+# failed request and never show the response. So the rest of the body is read and
+# dropped, up to DRAIN_BYTES or DRAIN_SECONDS; only a client still sending past that
+# gets RST_STREAM NO_ERROR (HTTP/2) or the connection closed under it (HTTP/1.1).
+DRAIN_BYTES = 16 * 1024 * 1024
+DRAIN_SECONDS = 10.0
+
 
 class Budget:
     """A token bucket: ``spend()`` is False once the client has overdrawn it."""

@@ -27,7 +27,7 @@ from . import h2fast
 from .h2events import HANDLERS, H2EventHandlers
 from .body import RequestBody
 from .errors import StreamAborted
-from .limits import Budget
+from .limits import DRAIN_BYTES, DRAIN_SECONDS, LINGER_SECONDS, Budget
 from .speedups import FrameScanner, HpackDecoder, HpackEncoder, ReadBuffer
 from .priority import SETTINGS_NO_RFC7540_PRIORITIES, PendingUpdates
 from .scheduler import SendScheduler
@@ -41,17 +41,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fasth2.error")
 
-# After our last bytes, how long we keep reading (and discarding) before closing, so
-# that a client still sending does not get a TCP RST that destroys our GOAWAY.
-LINGER_SECONDS = 2.0
 NUDGE_PING = b"fasth2nd"  # opaque data of our PINGs (see uploads.py)
-# An app may answer before it has read the request body (a 401 or 413 to an upload).
-# RFC 9113 §8.1 lets the server then reset the stream, but curl and httpx report a reset
-# that arrives while they still send as a failed request and never show the response.
-# So the rest of the body is read and dropped, up to DRAIN_BYTES or DRAIN_SECONDS, and
-# only a client still sending past that gets RST_STREAM NO_ERROR.
-DRAIN_BYTES = 16 * 1024 * 1024
-DRAIN_SECONDS = 10.0
 # Read sizes of BufferedH2Protocol.
 SMALL_READ = 64 * 1024
 BIG_READ = 256 * 1024

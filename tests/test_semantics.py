@@ -143,3 +143,83 @@ def test_h2c_upgrade_that_cannot_be_taken_is_served_over_http1(server, tmp_path,
         assert int(size) > len(TEN_MB)
     else:
         assert b"%s %s" % (size, digest) == _sha256_line(TEN_MB if how == "large" else b"chunked body")
+
+
+EARLY_ANSWERS = {"/hello": b"200", "/status?code=418": b"418"}  # curl goes on sending after a 2xx
+
+
+@pytest.mark.parametrize("path", EARLY_ANSWERS)
+@pytest.mark.parametrize("close", [False, True], ids=["keep-alive", "connection-close"])
+@pytest.mark.parametrize("tls", [False, True], ids=["cleartext", "tls"])
+def test_early_answer_to_an_http1_upload_reaches_curl(server, tls_server, tmp_path, tls, close, path):
+    """RFC 9112 §9.6: the app answers a 10 MB upload without reading it; the rest is read
+    and dropped (lingering close where the connection ends), so curl shows the status
+    instead of "(55) Connection reset by peer"."""
+    upload = tmp_path / "10m.bin"
+    upload.write_bytes(TEN_MB)
+    process = tls_server if tls else server
+    extra = (["--cacert", tls_server.ca] if tls else []) + (["-H", "Connection: close"] if close else [])
+    result = run_client("curl", "-sS", "--http1.1", *extra, "-o", "/dev/null", "-w", "%{http_code}",
+                        "--data-binary", f"@{upload}", process.url + path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == EARLY_ANSWERS[path]
+
+
+@pytest.mark.parametrize("path", EARLY_ANSWERS)
+@pytest.mark.parametrize("tls", [False, True], ids=["cleartext", "tls"])
+def test_early_answer_to_an_http1_upload_reaches_httpx(server, tls_server, tls, path):
+    import ssl
+
+    import httpx
+
+    process = tls_server if tls else server
+    verify = ssl.create_default_context(cafile=tls_server.ca) if tls else False
+    with httpx.Client(http1=True, http2=False, timeout=30, verify=verify) as client:
+        response = client.post(process.url + path, content=TEN_MB)
+        assert str(response.status_code).encode() == EARLY_ANSWERS[path]
+        assert response.http_version == "HTTP/1.1"
+        assert client.get(process.url + "/hello").text == "hello world\n"
+
+
+def _http1_upload_head(path: str, length: int) -> bytes:
+    return b"POST %s HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % (path.encode(), length)
+
+
+def _read_http1_response(sock) -> bytes:
+    """One response with a Content-Length body, read from a raw socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += sock.recv(65536)
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(next(line.split(b":")[1] for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:")))
+    while len(body) < length:
+        body += sock.recv(65536)
+    return head.split(b"\r\n")[0] + b" " + body
+
+
+def test_unread_http1_body_is_dropped_and_the_connection_goes_on(server):
+    """After an early answer the rest of the body is parsed and dropped: the next request
+    on the same connection is served (it is not mistaken for body bytes or refused)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(_http1_upload_head("/status?code=418", 3 * 2**20) + b"a" * 2**20)
+        assert _read_http1_response(sock).startswith(b"HTTP/1.1 418")
+        sock.sendall(b"a" * 2 * 2**20 + b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert _read_http1_response(sock) == b"HTTP/1.1 200 OK hello world\n"
+
+
+def test_http1_client_sending_far_past_an_early_answer_is_cut_off(server):
+    """Dropping is bounded: past 16 MiB of a body nobody reads, the connection closes."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(_http1_upload_head("/status?code=418", 64 * 2**20))
+        assert _read_http1_response(sock).startswith(b"HTTP/1.1 418")
+        sent = 0
+        with pytest.raises(OSError):  # a reset (or a broken pipe) once the server is gone
+            while sent < 64 * 2**20:
+                sock.sendall(b"b" * 2**20)
+                sent += 2**20
+        assert 16 * 2**20 <= sent < 64 * 2**20
