@@ -12,7 +12,7 @@ from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from libc.string cimport memcpy, memset
 from urllib.parse import unquote_to_bytes
 
-from fasth2.errors import MalformedHeaders
+from fasth2.errors import BadRequest, MalformedHeaders
 
 HOP_BY_HOP = frozenset(
     (b"connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"proxy-connection")
@@ -114,6 +114,9 @@ def build_environ(list headers, dict base):
             if name == b":method":
                 environ["REQUEST_METHOD"] = value.decode("latin-1")
             elif name == b":path":
+                if not value.isascii() or (
+                        PyBytes_AS_STRING(value)[0] != b'/' and value != b"*"):
+                    raise BadRequest(400, "Bad Request: invalid request-target")
                 cut = value.find(b"?")
                 if cut == -1:
                     path = value

@@ -27,7 +27,7 @@ from urllib.parse import unquote_to_bytes
 from hpack import Decoder as HpackDecoder  # noqa: F401  (the twin of the compiled codec)
 from hpack import Encoder as HpackEncoder  # noqa: F401
 
-from .errors import MalformedHeaders
+from .errors import BadRequest, MalformedHeaders
 
 # Connection-specific headers are forbidden in HTTP/2 (RFC 9113 §8.2.2); a WSGI app
 # written for HTTP/1.1 may still set them, so responses silently lose them.
@@ -77,7 +77,9 @@ def build_environ(headers: list, base: dict) -> dict:
     CONTENT_LENGTH; every other header becomes ``HTTP_<NAME>``, repeated ones joined
     with ", " and cookie crumbs with "; " (RFC 9113 §8.2.3). Header names containing
     "_" are dropped, as nginx and gunicorn do, so that ``x_user`` cannot masquerade as
-    ``x-user`` once both are spelled ``HTTP_X_USER``.
+    ``x-user`` once both are spelled ``HTTP_X_USER``. A :path that is not ASCII, or
+    neither starts with "/" nor is "*", raises BadRequest (a 400 on either protocol:
+    RFC 9112 §3.2 advises against repairing a target a client failed to encode).
     """
     environ = base.copy()
     authority = None
@@ -86,6 +88,8 @@ def build_environ(headers: list, base: dict) -> dict:
             if name == b":method":
                 environ["REQUEST_METHOD"] = value.decode("latin-1")
             elif name == b":path":
+                if not value.isascii() or (value[:1] != b"/" and value != b"*"):
+                    raise BadRequest(400, "Bad Request: invalid request-target")
                 path, _, query = value.partition(b"?")
                 if b"%" in path:
                     path = unquote_to_bytes(path)

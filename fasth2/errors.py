@@ -11,5 +11,18 @@ class StreamAborted(OSError):
     """
 
 
+class BadRequest(ValueError):
+    """A request the server answers itself with ``status`` (400, 505...) and ``reason``.
+
+    Raised by ``build_environ`` for a request-target no environ can hold (both twins),
+    and by the HTTP/1.x head checks (h1checks.py).
+    """
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+
+
 class MalformedHeaders(ValueError):
     """A request's header block breaks RFC 9113 §8.2-8.3: a stream error PROTOCOL_ERROR."""

@@ -18,7 +18,7 @@ from h2.settings import SettingCodes
 
 from . import h2fast
 from .body import EMPTY_BODY, RequestBody
-from .errors import MalformedHeaders
+from .errors import BadRequest, MalformedHeaders
 from .limits import declared_too_large
 from .priority import PRIORITY_UPDATE_FRAME, from_rfc7540_weight, parse_priority
 from .speedups import build_environ, validate_request_headers
@@ -60,16 +60,21 @@ class H2EventHandlers:
             stream.set_priority(from_rfc7540_weight(event.priority_updated.weight), False)
 
     def _start_request(self, stream_id: int, headers: list, body) -> Stream:
-        environ = build_environ(headers, self._environ)
-        environ["wsgi.input"] = body
         stream = Stream(self, stream_id, body, self.config.stream_buffer_size)
         self.streams[stream_id] = stream
         self._requests += 1
         limit = self.config.max_requests_per_connection
         if limit and self._requests >= limit:
             self.shutdown()  # this one is served; the client opens a new connection
+        try:
+            environ = build_environ(headers, self._environ)
+        except BadRequest as exc:
+            log.debug("stream %d: %s", stream_id, exc.reason)
+            stream.refuse(exc.status, exc.reason)
+            return stream
+        environ["wsgi.input"] = body
         if declared_too_large(environ.get("CONTENT_LENGTH"), self.config.max_body_size):
-            stream.too_large()
+            stream.refuse(413, "Content Too Large")
             return stream
         signal = environ.get("HTTP_PRIORITY")
         if signal is not None:

@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Callable
 import httptools
 
 from .body import EMPTY_BODY, RequestBody
-from .errors import StreamAborted
+from .errors import BadRequest, StreamAborted
 from .exchange import Exchange
+from .h1checks import check_head, origin_form
 from .limits import DRAIN_BYTES, DRAIN_SECONDS, LINGER_SECONDS, declared_too_large
 from .speedups import build_environ
 from .wsgi import base_environ, run_app
@@ -145,7 +146,7 @@ class H1Protocol(asyncio.Protocol):
         self.config = server.config
         self.loop: asyncio.AbstractEventLoop = server.loop
         self.transport: asyncio.Transport | None = None
-        self.parser = httptools.HttpRequestParser(self)
+        self.parser = self._new_parser()
         #: Exchanges in progress, by number (graceful shutdown waits for them).
         self.streams: dict[int, H1Exchange] = {}
         self.closed = False
@@ -169,11 +170,19 @@ class H1Protocol(asyncio.Protocol):
         self._lingering = False  # closed for requests, reading until the client is done
         self._reset_request()
 
+    def _new_parser(self) -> httptools.HttpRequestParser:
+        parser = httptools.HttpRequestParser(self)
+        # Bytes after a request that ends the connection (Connection: close, HTTP/1.0)
+        # are ignored, not an error that would cost that request its response (§9.6).
+        parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        return parser
+
     def _reset_request(self) -> None:
         self._url = b""
         # h2-style list for build_environ; the pseudo-headers are filled in at the end.
         self._headers: list[tuple[bytes, bytes]] = [(b":method", b""), (b":path", b"")]
         self._fields: dict[bytes, bytes] = {}  # the headers this module acts on
+        self._hosts: list[bytes] = []  # the values of its Host fields (RFC 9112 §3.2)
         self._header_bytes = 0
         self._upgrade: tuple[bytes, list, int] | None = None  # settings, headers, body length
         self._replay: bytes | None = None  # an upgrade request's head, to parse again plain
@@ -246,7 +255,9 @@ class H1Protocol(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
         self._headers.append((name, value))
-        if name in _FIELDS_WE_USE:
+        if name == b"host":
+            self._hosts.append(value)
+        elif name in _FIELDS_WE_USE:
             self._fields[name] = value
         self._count_header_bytes(len(name) + len(value) + 32)  # 32: RFC 7541's entry overhead
 
@@ -261,9 +272,20 @@ class H1Protocol(asyncio.Protocol):
         version = parser.get_http_version()
         headers = self._headers
         headers[0] = (b":method", method)
-        headers[1] = (b":path", self._url)
         self._request_started = 0.0
         fields = self._fields  # empty for most requests: nothing special to do
+        url = self._url
+        try:
+            check_head(version, self._hosts, fields)
+            if url[:1] != b"/" or b"#" in url:
+                url, authority = origin_form(method, url)
+                if authority is not None:  # it replaces the Host field (RFC 9112 §3.2.2)
+                    headers.append((b":authority", authority))
+        except BadRequest as exc:
+            log.debug("refused HTTP/1.x request head: %s", exc.reason)
+            self._fail(exc.status, exc.reason)
+            return
+        headers[1] = (b":path", url)
         body = EMPTY_BODY
         expect_continue = False
         if fields:
@@ -319,7 +341,7 @@ class H1Protocol(asyncio.Protocol):
         lines = [b"%s %s HTTP/%s" % (headers[0][1], headers[1][1],
                                       self.parser.get_http_version().encode())]
         lines += [name + b": " + value for name, value in headers[2:]
-                  if name != b"upgrade" and name != b"http2-settings"]
+                  if name != b"upgrade" and name != b"http2-settings" and name[:1] != b":"]
         return b"\r\n".join(lines) + b"\r\n\r\n"
 
     def _can_upgrade_to_h2c(self, fields: dict, length: bytes) -> bool:
@@ -511,7 +533,7 @@ class H1Protocol(asyncio.Protocol):
         # Served over HTTP/1.1: a request with a body is parsed again from its head; one
         # without (a websocket upgrade we do not speak...) was served as it stands. Either
         # way a fresh parser reads what follows.
-        self.parser = httptools.HttpRequestParser(self)
+        self.parser = self._new_parser()
         if self._replay is not None:
             rest = self._replay + rest
         if rest:

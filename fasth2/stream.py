@@ -27,10 +27,6 @@ if TYPE_CHECKING:
     from .protocol import H2Protocol
 
 
-_TOO_LARGE_BODY = b"Request body too large\n"
-_TOO_LARGE_HEADERS = encode_response_headers("413 Content Too Large", [
-    ("content-type", "text/plain"), ("content-length", str(len(_TOO_LARGE_BODY)))])
-
 # A DATA frame smaller than this, cut short by the client's window while more of the
 # body waits, is a sliver: it is sent (a conformant client with a tiny window must make
 # progress, RFC 9113 §6.9.1) but costs the connection's misbehaviour budget, so that
@@ -76,10 +72,14 @@ class Stream(Exchange):
         self.stalled_since = 0.0
 
 
-    def too_large(self) -> None:
-        """Answer 413 without running the app (the declared body is over the limit)."""
-        self._produced(len(_TOO_LARGE_BODY))
-        self._on_output(_TOO_LARGE_HEADERS, _TOO_LARGE_BODY, True)
+    def refuse(self, status: int, reason: str) -> None:
+        """Answer without running the app: a 413 for a declared body over the limit, a
+        400 for a request-target no environ can hold (the same answers as HTTP/1.1's)."""
+        body = (reason + "\n").encode()
+        headers = encode_response_headers(f"{status} {reason}", [
+            ("content-type", "text/plain"), ("content-length", str(len(body)))])
+        self._produced(len(body))
+        self._on_output(headers, body, True)
 
     def _produced(self, size: int) -> None:
         self.protocol.hold(size)

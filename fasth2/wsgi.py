@@ -33,6 +33,10 @@ _SERVER_ERROR_BODY = b"Internal Server Error"
 # fits no PEP 3333 PATH_INFO: the server answers it, listing the methods it passes on.
 _OPTIONS_ANSWER = encode_response_headers("200 OK", [
     ("allow", "GET, HEAD, POST, PUT, DELETE, PATCH, OPTIONS"), ("content-length", "0")])
+# "*" is a target for OPTIONS alone (RFC 9112 §3.2.4).
+_ASTERISK_REFUSED_BODY = b"Bad Request: '*' is a target for OPTIONS only\n"
+_ASTERISK_REFUSED = encode_response_headers("400 Bad Request", [
+    ("content-type", "text/plain"), ("content-length", str(len(_ASTERISK_REFUSED_BODY)))])
 
 
 def base_environ(transport, tls: bool) -> dict:
@@ -140,8 +144,11 @@ def run_app(app: Callable, environ: dict, stream) -> None:
     try:
         if stream.aborted:  # reset before a thread got to it: nothing to do
             return
-        if environ["PATH_INFO"] == "*" and environ["REQUEST_METHOD"] == "OPTIONS":
-            stream.submit(_OPTIONS_ANSWER, b"", True)
+        if environ["PATH_INFO"] == "*":
+            if environ["REQUEST_METHOD"] == "OPTIONS":
+                stream.submit(_OPTIONS_ANSWER, b"", True)
+            else:
+                stream.submit(_ASTERISK_REFUSED, b"" if response.head else _ASTERISK_REFUSED_BODY, True)
             return
         result = app(environ, response.start_response)
         try:

@@ -245,6 +245,16 @@ class RawClient:
         self.sock.close()
 
 
+def raw_exchange(port: int, request: bytes, timeout: float = 10) -> bytes:
+    """Send raw bytes, read until the server closes; return everything it sent."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(request)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    return reply
+
+
 def run_client(*command: str, timeout: float = 60, input: bytes | None = None) -> subprocess.CompletedProcess:
     """Run a command-line client (nghttp, curl, h2load) and return its completed process."""
     return subprocess.run(command, capture_output=True, timeout=timeout, input=input)

@@ -13,17 +13,7 @@ import httpx
 import pytest
 
 from .conftest import start_tls_server
-from .helpers import ServerProcess, run_client
-
-
-def raw_exchange(port: int, request: bytes, timeout: float = 10) -> bytes:
-    """Send raw bytes, read until the server closes; return everything it sent."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-        sock.sendall(request)
-        reply = b""
-        while chunk := sock.recv(65536):
-            reply += chunk
-    return reply
+from .helpers import ServerProcess, raw_exchange, run_client
 
 
 def curl(*args: str, input: bytes | None = None):

@@ -7,7 +7,7 @@ import signal
 import pytest
 from hyperframe.frame import DataFrame, HeadersFrame
 
-from .helpers import RawClient, run_client
+from .helpers import RawClient, raw_exchange, run_client
 
 
 @pytest.mark.parametrize("path", ["/hello", "/generator", "/write", "/big?mib=1"],
@@ -223,3 +223,95 @@ def test_http1_client_sending_far_past_an_early_answer_is_cut_off(server):
                 sock.sendall(b"b" * 2**20)
                 sent += 2**20
         assert 16 * 2**20 <= sent < 64 * 2**20
+
+
+# -- HTTP/1.1 parsing: the rules of RFC 9112 that a peer's corpus found missing ---------
+
+def _responses(reply: bytes) -> list[tuple[bytes, bytes]]:
+    """(status line, body) of each Content-Length response in ``reply``."""
+    found = []
+    while reply:
+        head, _, rest = reply.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        length = next(int(line.split(b":")[1]) for line in lines
+                      if line.lower().startswith(b"content-length:"))
+        found.append((lines[0], rest[:length]))
+        reply = rest[length:]
+    return found
+
+
+@pytest.mark.parametrize("first", [
+    b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    b"GET /hello HTTP/1.0\r\n\r\n",
+], ids=["connection-close", "http1.0"])
+def test_bytes_after_a_closing_request_do_not_cost_its_response(server, first):
+    """RFC 9112 §9.6: the response to the last request goes out, the rest is ignored."""
+    reply = raw_exchange(server.port, first + b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert _responses(reply) == [(b"HTTP/1.1 200 OK", b"hello world\n")]
+
+
+@pytest.mark.parametrize("target, host, path, query, name, port", [
+    (b"http://example.com/environ?q=1", b"other", "/environ", "q=1", "example.com", "80"),
+    (b"https://example.com:8443/environ", b"other", "/environ", "", "example.com", "8443"),
+    (b"http://[::1]:8080/environ?a=b#frag", b"other", "/environ", "a=b", "::1", "8080"),
+    (b"/environ?x=1#fragment", b"h:81", "/environ", "x=1", "h", "81"),
+])
+def test_absolute_form_and_fragments(server, target, host, path, query, name, port):
+    """RFC 9112 §3.2.2: an absolute-form target gives the path, and its authority
+    replaces Host; a #fragment (never part of a target) is dropped."""
+    import json
+
+    reply = raw_exchange(server.port, b"GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
+                         % (target, host))
+    [(status, body)] = _responses(reply)
+    assert status == b"HTTP/1.1 200 OK"
+    environ = json.loads(body)
+    assert (environ["PATH_INFO"], environ["QUERY_STRING"]) == (path, query)
+    assert (environ["SERVER_NAME"], environ["SERVER_PORT"]) == (name, port)
+    if host == b"other":
+        assert environ["HTTP_HOST"] == target.split(b"/")[2].decode()
+
+
+@pytest.mark.parametrize("request_head, status", [
+    (b"GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", b"400"),  # RFC 9112 §3.2
+    (b"GET /hello HTTP/1.1\r\n\r\n", b"400"),  # no Host in 1.1
+    (b"GET /hello HTTP/1.1\r\nHost: a b\r\n\r\n", b"400"),  # not an authority
+    (b"POST /echo HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", b"400"),
+    (b"PUT s://]ufd/: HTTP/1.1\r\nHost: a\r\n\r\n", b"400"),
+    (b"GET * HTTP/1.1\r\nHost: a\r\n\r\n", b"400"),  # "*" is for OPTIONS alone
+    (b"GET /hello HTTP/2.0\r\nHost: a\r\n\r\n", b"505"),
+    (b"GET /caf\xc3\xa9 HTTP/1.1\r\nHost: a\r\n\r\n", b"400"),  # not percent-encoded
+], ids=["two-hosts", "no-host", "bad-host", "te-in-1.0", "bad-target", "asterisk-get",
+        "http2.0", "raw-utf8"])
+def test_heads_the_rfc_refuses(server, request_head, status):
+    reply = raw_exchange(server.port, request_head)
+    assert reply.startswith(b"HTTP/1.1 " + status + b" ")
+    assert b"connection: close" in reply.lower()
+
+
+def test_http1_0_without_host_is_served(server):
+    reply = raw_exchange(server.port, b"GET /hello HTTP/1.0\r\n\r\n")
+    assert _responses(reply) == [(b"HTTP/1.1 200 OK", b"hello world\n")]
+
+
+@pytest.mark.parametrize("flag", ["--http1.1", "--http2-prior-knowledge", "--http2"])
+def test_raw_non_ascii_target_gets_400_on_every_protocol(server, flag):
+    """One answer on one port: a target with raw non-ASCII bytes is refused with 400 over
+    HTTP/1.1 and HTTP/2 alike (RFC 9112 §3.2: not repaired; browsers percent-encode),
+    and the percent-encoded spelling is served."""
+    # One curl per URL: curl 7.88 fails to reuse a prior-knowledge h2 connection (curl#10634).
+    for target, status in (("/environ?raw=é", b"400"), ("/environ?raw=%C3%A9", b"200")):
+        result = run_client("curl", "-sS", "-g", flag, "-o", "/dev/null", "-w", "%{http_code}",
+                            server.url + target)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == status
+
+
+def test_http2_path_that_is_no_path_gets_400(server):
+    """As on HTTP/1.1: no origin-form path (or '*' for GET), or raw non-ASCII bytes."""
+    client = RawClient(server.port)
+    for stream_id, path in ((1, "environ"), (3, "http://x/environ"), (5, "*"), (7, "/café")):
+        client.request(stream_id, path)
+        headers = client.wait_for(lambda f: isinstance(f, HeadersFrame) and f.stream_id == stream_id)
+        assert dict(headers.decoded)[b":status"] == b"400"
+    client.close()
