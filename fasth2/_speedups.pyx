@@ -53,6 +53,15 @@ cdef inline bint _contains(bytes data, unsigned char wanted):
     return False
 
 
+cdef inline bint _is_ascii(bytes data):
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(data)
+    cdef Py_ssize_t i, n = PyBytes_GET_SIZE(data)
+    for i in range(n):
+        if p[i] >= 0x80:
+            return False
+    return True
+
+
 cdef str _environ_key(bytes name):
     """``HTTP_`` + the upper-cased name with '-' as '_' (the name is lower-case ASCII)."""
     cdef Py_ssize_t i, n = PyBytes_GET_SIZE(name)
@@ -95,6 +104,40 @@ def split_authority(str authority, str scheme):
     return authority, _DEFAULT_PORTS.get(scheme, "80")
 
 
+COMMON_STARTS = (b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"PATCH ", b"OPTIONS ")
+
+
+def lone_head(bytes data):
+    """True if ``data`` is one whole request head of a common method and nothing more.
+
+    See ``fasth2._speedups_py.lone_head``.
+    """
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(data)
+    cdef Py_ssize_t i, n = PyBytes_GET_SIZE(data)
+    cdef unsigned char first
+    if n < 4:
+        return False
+    first = p[0]
+    # The method, by its first letter and then in full (p is NUL-terminated, so a read
+    # shorter than the word stops at a mismatch).
+    if first == b'G':
+        if not (p[1] == b'E' and p[2] == b'T' and p[3] == b' '):
+            return False
+    elif first == b'P':
+        if not ((p[1] == b'O' and p[2] == b'S' and p[3] == b'T' and p[4] == b' ')
+                or (p[1] == b'U' and p[2] == b'T' and p[3] == b' ')
+                or (p[1] == b'A' and p[2] == b'T' and p[3] == b'C' and p[4] == b'H'
+                    and p[5] == b' ')):
+            return False
+    elif not data.startswith(COMMON_STARTS):
+        return False
+    # The first CRLF CRLF must be the last four bytes.
+    for i in range(n - 3):
+        if p[i] == b'\r' and p[i + 1] == b'\n' and p[i + 2] == b'\r' and p[i + 3] == b'\n':
+            return i == n - 4
+    return False
+
+
 def build_environ(list headers, dict base):
     """Return a new WSGI environ: a copy of ``base`` filled from a request header list.
 
@@ -114,7 +157,7 @@ def build_environ(list headers, dict base):
             if name == b":method":
                 environ["REQUEST_METHOD"] = value.decode("latin-1")
             elif name == b":path":
-                if not value.isascii() or (
+                if not _is_ascii(value) or (
                         PyBytes_AS_STRING(value)[0] != b'/' and value != b"*"):
                     raise BadRequest(400, "Bad Request: invalid request-target")
                 cut = value.find(b"?")

@@ -9,6 +9,7 @@ The hot paths:
 - ``encode_response_headers``: validate a WSGI status line and header list and turn
   them into the lower-cased byte pairs h2 sends, dropping HTTP/1-only headers;
 - ``split_authority``: host and port out of ``:authority`` (used by ``build_environ``);
+- ``lone_head``: is an HTTP/1.x read one whole request head of a common method;
 - ``validate_request_headers``: h2's inbound checks, in one pass (h2's are switched off);
 - ``frame_data``: a body slice as ready-to-send DATA frames, in one bytes object;
 - ``data_frames``: the same frames as a list of headers and memoryviews (no copy);
@@ -65,6 +66,17 @@ def split_authority(authority: str, scheme: str) -> tuple[str, str]:
     if sep and port.isdigit():
         return host, port
     return authority, _DEFAULT_PORTS.get(scheme, "80")
+
+
+# Request lines whose method llhttp surely knows (RFC 9110 §9.3 and PATCH).
+COMMON_STARTS = (b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"PATCH ", b"OPTIONS ")
+
+
+def lone_head(data: bytes) -> bool:
+    """True if ``data`` starts with a COMMON_STARTS method and its first blank line
+    (CRLF CRLF) ends it: one whole request head and nothing after it, the usual HTTP/1.1
+    read, which the parser can take as it is (see h1framing.py)."""
+    return data.startswith(COMMON_STARTS) and data.find(b"\r\n\r\n") == len(data) - 4
 
 
 def build_environ(headers: list, base: dict) -> dict:

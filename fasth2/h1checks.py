@@ -20,6 +20,17 @@ from .errors import BadRequest
 _AUTHORITY = re.compile(
     rb"(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9\-._~!$&'()*+,;=%]*)(?::[0-9]*)?")
 _SCHEME = re.compile(rb"[A-Za-z][A-Za-z0-9+\-.]*")
+#: A match if a Host field's value is an authority (RFC 9112 §3.2), else None.
+host_is_valid = _AUTHORITY.fullmatch
+
+
+def host_acceptable(host: str | None, version: str) -> bool:
+    """The Host check on a built environ: ``HTTP_HOST`` holds one valid authority (two
+    Host lines were joined with ", ", which no authority holds), or is missing from an
+    HTTP/1.0 request."""
+    if host is None:
+        return version == "1.0"
+    return host_is_valid(host.encode("latin-1")) is not None
 
 
 def check_head(version: str, hosts: list, fields: dict) -> None:
@@ -33,7 +44,7 @@ def check_head(version: str, hosts: list, fields: dict) -> None:
         raise BadRequest(505, "HTTP Version Not Supported")
     if len(hosts) > 1:
         raise BadRequest(400, "Bad Request: more than one Host field")  # RFC 9112 §3.2
-    if hosts and not _AUTHORITY.fullmatch(hosts[0]):
+    if hosts and not host_is_valid(hosts[0]):
         raise BadRequest(400, "Bad Request: invalid Host field")
     if not hosts and version != "1.0":
         raise BadRequest(400, "Bad Request: no Host field")

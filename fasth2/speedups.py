@@ -25,6 +25,7 @@ COMPILED: bool = compiled is not None
 BUILD: str = "compiled speedups" if COMPILED else "pure Python"
 
 build_environ = implementation.build_environ
+lone_head = implementation.lone_head
 encode_response_headers = implementation.encode_response_headers
 split_authority = implementation.split_authority
 FrameScanner = implementation.FrameScanner

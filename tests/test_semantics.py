@@ -315,3 +315,80 @@ def test_http2_path_that_is_no_path_gets_400(server):
         headers = client.wait_for(lambda f: isinstance(f, HeadersFrame) and f.stream_id == stream_id)
         assert dict(headers.decoded)[b":status"] == b"400"
     client.close()
+
+
+@pytest.mark.parametrize("method", [b"BLARGH", b"-BLARGH", b"PLAY", b"PROPFIND", b"GET"])
+def test_any_token_method_reaches_the_app(server, method):
+    """Methods are an open set (RFC 9110 §9.1): llhttp knows a fixed list, the app sees
+    whatever token the client sent, with its body."""
+    import json
+
+    reply = raw_exchange(server.port, method + b" /environ HTTP/1.1\r\nHost: x\r\n"
+                         b"Content-Length: 5\r\nConnection: close\r\n\r\nhello")
+    [(status, body)] = _responses(reply)
+    environ = json.loads(body)
+    assert status == b"HTTP/1.1 200 OK"
+    assert (environ["REQUEST_METHOD"], environ["body"]) == (method.decode(), "hello")
+
+
+def test_llhttp_knows_the_methods_we_say_it_knows():
+    """fasth2 shows llhttp a stand-in for methods outside LLHTTP_METHODS: the list must
+    hold only methods llhttp parses (else they would be refused)."""
+    import httptools
+
+    from fasth2.h1framing import LLHTTP_METHODS
+
+    class Quiet:
+        pass
+
+    for method in LLHTTP_METHODS - {b"CONNECT", b"PRI"}:
+        httptools.HttpRequestParser(Quiet()).feed_data(method + b" / HTTP/1.1\r\nHost: a\r\n\r\n")
+    with pytest.raises(httptools.HttpParserInvalidMethodError):
+        httptools.HttpRequestParser(Quiet()).feed_data(b"BLARGH / HTTP/1.1\r\n")
+
+
+@pytest.mark.parametrize("size_line", [b"5 ; name=value", b"5;name = value", b"5 ;a=\"q;x\" ; b",
+                                       b"5", b"5;x"])
+def test_chunk_extensions_with_whitespace_are_accepted(server, size_line):
+    """RFC 9112 §7.1.1: BWS around ';' and '=' in chunk extensions (llhttp refuses it)."""
+    reply = raw_exchange(server.port, b"POST /echo HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n" + size_line + b"\r\nhello\r\n"
+                         b"3\r\n, w\r\n0\r\nX-Trailer: t\r\n\r\n")
+    assert _responses(reply) == [(b"HTTP/1.1 200 OK", b"hello, w")]
+
+
+@pytest.mark.parametrize("size_line", [b"5;", b"5 ; a b", b"x", b"5;a=\"open"])
+def test_malformed_chunk_lines_are_refused(server, size_line):
+    reply = raw_exchange(server.port, b"POST /echo HTTP/1.1\r\nHost: x\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n" + size_line + b"\r\nhello\r\n0\r\n\r\n")
+    assert reply.startswith(b"HTTP/1.1 400 ")
+
+
+PIPELINE = (b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
+            b"BLARGH /environ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"4 ; a=b\r\nbody\r\n0\r\n\r\n"
+            b"\r\nPOST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+            b"GET /hello HTTP/1.0\r\n\r\n")
+
+
+@pytest.mark.parametrize("piece", [len(PIPELINE), 1, 2, 3, 7, 64])
+def test_pipelined_requests_cut_anywhere(server, piece):
+    """The corpus was sent whole and in small pieces: the same four answers either way."""
+    import json
+    import socket
+    import time
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for start in range(0, len(PIPELINE), piece):
+            sock.sendall(PIPELINE[start:start + piece])
+            if piece < 8:
+                time.sleep(0.0005)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    answers = _responses(reply)
+    assert [status for status, _ in answers] == [b"HTTP/1.1 200 OK"] * 4
+    assert answers[0][1] == answers[3][1] == b"hello world\n" and answers[2][1] == b"abc"
+    environ = json.loads(answers[1][1])
+    assert (environ["REQUEST_METHOD"], environ["body"]) == ("BLARGH", "body")

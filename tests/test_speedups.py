@@ -240,6 +240,18 @@ def test_differential_build_environ(headers, scheme):
 
 
 @pytest.mark.skipif(compiled is None, reason="compiled speedups not built")
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([b"GET ", b"POST ", b"PUT ", b"PATCH ", b"HEAD ", b"DELETE ",
+                                 b"OPTIONS ", b"PO", b"P", b"G", b"BLARGH ", b"\r\n", b"\r",
+                                 b"\n", b"/ HTTP/1.1", b"Host: a"]), max_size=8),
+       st.binary(max_size=6))
+def test_differential_lone_head(pieces, tail):
+    data = b"".join(pieces) + tail
+    for candidate in (data, data + b"\r\n\r\n"):
+        assert compiled.lone_head(candidate) == _speedups_py.lone_head(candidate)
+
+
+@pytest.mark.skipif(compiled is None, reason="compiled speedups not built")
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=12), st.lists(st.tuples(st.text(max_size=8), st.text(max_size=12)), max_size=5))
 def test_differential_encode_response_headers(status, headers):
