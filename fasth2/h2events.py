@@ -31,6 +31,8 @@ log = logging.getLogger("fasth2.error")
 class H2EventHandlers:
     """The h2 event handlers of ``H2Protocol`` (a mixin: ``self`` is the protocol)."""
 
+    __slots__ = ()  # the protocol's are in H2Protocol
+
     def _on_request(self, event: ev.RequestReceived) -> None:
         """New request: build its environ and run the app on the thread pool."""
         stream_id = event.stream_id
