@@ -173,6 +173,7 @@ class EmptyBody:
     """
 
     ended = True
+    reader_waiting = False
 
     def read(self, size: int | None = -1) -> bytes:
         """Return b"" (there is no body)."""

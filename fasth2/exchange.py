@@ -105,6 +105,17 @@ class Exchange:
             if self._waiting and self._buffered <= self._limit:
                 drained.notify()
 
+    def stuck_on_client(self, now: float, last_sent: float, last_received: float) -> float:
+        """Seconds the app thread has waited on the client: to read what was sent
+        (blocked sending, since ``last_sent``) or to send the body (blocked reading,
+        since ``last_received``); 0 if it waits on neither. Read on the loop without
+        the locks: a stale answer only shifts a shedding decision by one check."""
+        if self._waiting:
+            return now - last_sent
+        if self.body.reader_waiting:
+            return now - last_received
+        return 0.0
+
     def _abandon(self) -> None:
         """Mark the exchange aborted and wake an app thread waiting to send."""
         self.aborted = True  # set first: an app thread creating _drained now sees it

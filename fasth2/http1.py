@@ -445,6 +445,21 @@ class H1Protocol(asyncio.Protocol):
         else:
             exchange._release(size)
 
+    def stuck_for(self, now: float) -> float:
+        """Seconds the running app call has waited on the client (see
+        Exchange.stuck_on_client); 0 if it does not."""
+        current = self._current
+        if current is None or self.closed:
+            return 0.0
+        last_sent = self._paused_since if self.write_paused else now
+        return current.stuck_on_client(now, last_sent, self._last_activity)
+
+    def shed(self, why: str) -> None:
+        """End this connection now (out of app threads, and this client is why)."""
+        log.warning("closing connection from %s: %s", self._environ["REMOTE_ADDR"], why)
+        self._close()
+        self.transport.abort()
+
     def check_timeouts(self, now: float) -> None:
         """Called every second or so: slow headers get 408; idle and stalled ones close."""
         if self._lingering:

@@ -417,13 +417,20 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         if not self._closed:
             self.app_share.resume()
 
-    def shed(self) -> None:
-        """End this connection now to free the responses it holds (the process is over
-        its response budget and this client has not read for a while)."""
-        log.warning("closing connection from %s: it holds %.1f MiB of responses it does not "
-                    "read (ENHANCE_YOUR_CALM)", self._environ["REMOTE_ADDR"], self.held / 2**20)
+    def shed(self, why: str) -> None:
+        """End this connection now to free what it holds (the process is over its
+        response budget, or out of app threads, and this client has not read for a while)."""
+        log.warning("closing connection from %s: %s (ENHANCE_YOUR_CALM)",
+                    self._environ["REMOTE_ADDR"], why)
         self._connection_error(ErrorCodes.ENHANCE_YOUR_CALM)
         self.transport.abort()  # a client that does not read would never take our GOAWAY
+
+    def stuck_for(self, now: float) -> float:
+        """Seconds the longest-waiting app call of this connection has waited on the
+        client (see Exchange.stuck_on_client); 0 if none does."""
+        last_sent, last_received = self._last_sent, self._last_activity
+        return max((stream.stuck_on_client(now, last_sent, last_received)
+                    for stream in self.streams.values()), default=0.0)
 
     @property
     def last_progress(self) -> float:

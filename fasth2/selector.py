@@ -70,6 +70,10 @@ class ProtocolSelector(asyncio.Protocol):
         if now - self._started > self.server.config.handshake_timeout:
             self.transport.close()
 
+    def stuck_for(self, now: float) -> float:
+        """No app call yet: nothing waits on this connection."""
+        return 0.0
+
     def shutdown(self) -> None:
         """Graceful shutdown: a connection that has not spoken yet is simply closed."""
         self.transport.close()

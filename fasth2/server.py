@@ -27,6 +27,10 @@ REAP_INTERVAL = 1.0  # seconds between timeout checks (timeouts are this coarse)
 #: Over the process's response budget, connections that sent no DATA for this long
 #: (seconds) are shed, those holding the most first; checked this often meanwhile.
 SHED_AFTER = 0.5
+#: While every app thread is busy and calls queue, connections whose app calls have
+#: waited this long (seconds) on a client that neither reads nor sends are shed,
+#: checked every STUCK_AFTER / 2 (see watch_threads). Short: every other client waits.
+STUCK_AFTER = 0.25
 
 
 class StartupError(Exception):
@@ -82,7 +86,8 @@ class Server:
         tune_allocator()
         #: Live connections (their protocols), for graceful shutdown.
         self.connections: set = set()
-        self.workers = WorkerPool(self.loop, config.threads)
+        self.workers = WorkerPool(self.loop, config.threads, on_starved=self.watch_threads)
+        self._thread_watch: asyncio.TimerHandle | None = None
         #: App calls one HTTP/2 connection may have running at once (see ThreadShare).
         self.thread_share = max(1, config.threads // 2)
         self._servers: list[asyncio.AbstractServer] = []
@@ -135,9 +140,34 @@ class Server:
             if memory.open:
                 return
             if now - connection.last_progress >= SHED_AFTER:
-                connection.shed()
+                connection.shed(f"it holds {connection.held / 2**20:.1f} MiB of responses "
+                                "it does not read")
         if not memory.open:
             self._budget_watch = self.loop.call_later(SHED_AFTER, self.watch_budget)
+
+    def watch_threads(self) -> None:
+        """Every app thread is busy and calls queue for one (the pool calls this).
+
+        Threads held by clients that do not read their responses (or do not send the
+        bodies they announced) would otherwise starve everyone until the write-stall
+        timeout: a few such connections against a streaming endpoint take the whole
+        pool. So while calls queue, every STUCK_AFTER / 2, the connections with an app
+        call stuck on their client for STUCK_AFTER or more are ended (HTTP/2 GOAWAY
+        ENHANCE_YOUR_CALM), which frees their threads. A client that reads, however
+        slowly, makes progress and keeps its connection.
+        """
+        if self._thread_watch is None:
+            self._check_threads()
+
+    def _check_threads(self) -> None:
+        self._thread_watch = None
+        if not self.workers.starved:
+            return
+        now = self.loop.time()
+        for connection in list(self.connections):
+            if connection.stuck_for(now) >= STUCK_AFTER:
+                connection.shed("its app calls wait on it while every thread is busy")
+        self._thread_watch = self.loop.call_later(STUCK_AFTER / 2, self._check_threads)
 
     @property
     def addresses(self) -> list[tuple]:

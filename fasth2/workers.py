@@ -8,7 +8,10 @@ hands the calls of one loop iteration over as one batch, run by one thread, whic
 saves a thread wake-up and a GIL hand-off per request. A batch that is still running
 after ``SPREAD_AFTER`` (a slow app, a request waiting for its body) gives its unstarted
 calls to other threads, so nothing waits long behind a slow call. Threads start
-lazily, up to ``size``, when no idle thread is waiting.
+lazily, up to ``size``, when no idle thread is waiting. When every thread is busy,
+new calls wait in a backlog that threads take newest first (adaptive LIFO): under a
+flood of calls that hold threads (clients that never read, see Server.watch_threads)
+a new client's call is the next to run instead of waiting behind the whole flood.
 """
 
 from __future__ import annotations
@@ -29,12 +32,17 @@ SPREAD_AFTER = 0.001  # seconds a batch may run before its unstarted calls move 
 class WorkerPool:
     """At most ``size`` daemon threads taking calls from one queue."""
 
-    def __init__(self, loop, size: int, name: str = "fasth2-app") -> None:
+    def __init__(self, loop, size: int, name: str = "fasth2-app",
+                 on_starved: Callable[[], None] | None = None) -> None:
         self._loop = loop
+        #: Called (on the loop) when calls must queue because every thread is busy.
+        self.on_starved = on_starved
         self._batch: list = []
         self._size = size
         self._name = name
+        # Each batch put here is promised to one thread (an idle one, or a new one).
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
+        self._backlog: list = []  # batches no thread was free for (newest last)
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._idle = 0
@@ -74,23 +82,33 @@ class WorkerPool:
             self._put(deque((call,)))
 
     def _put(self, calls: deque) -> None:
-        self._queue.put(calls)
         with self._lock:
+            starved = False
             if self._idle:
                 self._idle -= 1  # a waiting thread will take it
+                self._queue.put(calls)
             elif len(self._threads) < self._size:
+                self._queue.put(calls)
                 thread = threading.Thread(target=self._work, daemon=True,
                                           name=f"{self._name}-{len(self._threads)}")
                 self._threads.append(thread)
                 thread.start()
-            # else: every thread is busy; the batch waits in the queue.
+            else:  # every thread is busy: the next one free takes the newest batch
+                self._backlog.append(calls)
+                starved = True
+        if starved and self.on_starved is not None:
+            self.on_starved()
+
+    @property
+    def starved(self) -> bool:
+        """True while calls wait for a thread."""
+        return bool(self._backlog)
 
     def _work(self) -> None:
         get = self._queue.get
-        while True:
-            calls = get()
-            if calls is None:
-                return
+        backlog = self._backlog
+        calls = get()
+        while calls is not None:
             while True:
                 try:
                     function, args = calls.popleft()
@@ -101,7 +119,11 @@ class WorkerPool:
                 except BaseException:  # run_app handles app errors; a last resort
                     log.exception("uncaught error in a worker thread")
             with self._lock:
+                if backlog:
+                    calls = backlog.pop()
+                    continue
                 self._idle += 1
+            calls = get()
 
     def shutdown(self) -> None:
         """Let idle threads exit; threads still busy finish (or die with the process)."""

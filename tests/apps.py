@@ -2,7 +2,13 @@
 
 The server runs them in a subprocess; where a test needs to observe something inside
 the app (an iterator closed, a thread finished), the app appends a line to the file
-named by the FASTH2_TEST_EVENTS environment variable.
+named by the FASTH2_TEST_EVENTS environment variable. Every route runs under
+``wsgiref.validate.validator``, which checks both sides of PEP 3333 (the environ and
+input fasth2 hands over, the response the app gives back), except the routes that
+break PEP 3333 on purpose to test the server's answer to a broken app, and requests
+whose list body is the point of the test (``/blob``, ``whole=1``, ``raw=1``): the
+validator hands the server an iterator in place of the app's list, and lists take a
+path of their own (one hand-off with END_STREAM; ATTACKS.md's "one big bytes object").
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import os
 import sys
 import time
 from urllib.parse import parse_qs
+from wsgiref.validate import validator
 
 CHUNK = 64 * 1024
 
@@ -27,6 +34,11 @@ def record(line: str) -> None:
 
 def _query(environ: dict) -> dict:
     return {k: v[0] for k, v in parse_qs(environ["QUERY_STRING"]).items()}
+
+
+def _read_all(stream) -> bytes:
+    """The whole request body, read as PEP 3333 allows (``read(size)``, no size-less read)."""
+    return b"".join(iter(lambda: stream.read(CHUNK), b""))
 
 
 def _text(start_response, body: bytes, status: str = "200 OK", extra=()) -> list[bytes]:
@@ -59,7 +71,7 @@ def hello(environ, start_response):
 
 
 def echo(environ, start_response):
-    body = environ["wsgi.input"].read()
+    body = _read_all(environ["wsgi.input"])
     start_response("200 OK", [("Content-Type", environ.get("CONTENT_TYPE", "application/octet-stream")),
                               ("Content-Length", str(len(body)))])
     return [body]
@@ -97,9 +109,10 @@ def environ_json(environ, start_response):
     for key, value in environ.items():
         if isinstance(value, (str, bool, int)) or key == "wsgi.version":
             shown[key] = value
-    shown["wsgi.input.type"] = type(environ["wsgi.input"]).__name__
+    stream = environ["wsgi.input"]
+    shown["wsgi.input.type"] = type(getattr(stream, "input", stream)).__name__  # (validator's wrapper)
     shown["wsgi.errors.has_write"] = hasattr(environ["wsgi.errors"], "write")
-    shown["body"] = environ["wsgi.input"].read().decode("latin-1")
+    shown["body"] = _read_all(environ["wsgi.input"]).decode("latin-1")
     return _text(start_response, json.dumps(shown).encode(), extra=[("Content-Type", "application/json")])
 
 
@@ -107,7 +120,10 @@ def status(environ, start_response):
     code = _query(environ).get("code", "200")
     reasons = {"201": "Created", "204": "No Content", "302": "Found", "404": "Not Found",
                "418": "I'm a teapot", "503": "Service Unavailable"}
-    start_response(f"{code} {reasons.get(code, 'Whatever')}", [("Content-Length", "0")])
+    headers = [("Content-Length", "0")]
+    if code not in ("204", "304"):
+        headers.append(("Content-Type", "text/plain"))
+    start_response(f"{code} {reasons.get(code, 'Whatever')}", headers)
     return []
 
 
@@ -258,13 +274,25 @@ ROUTES = {
 }
 
 
+# Broken on purpose: the validator would stop them before the server sees what they do.
+UNCHECKED = {"/bad-status", "/bad-header"}
+CHECKED_ROUTES = {path: route if path in UNCHECKED else validator(route)
+                  for path, route in ROUTES.items()}
+
+
+@validator
+def not_found(environ, start_response):
+    return _text(start_response, b"not found\n", "404 Not Found")
+
+
 def app(environ, start_response):
-    """Dispatch on PATH_INFO to the routes above."""
+    """Dispatch on PATH_INFO to the routes above, each under the validator."""
     path = environ["PATH_INFO"]
-    route = ROUTES.get("/environ" if path.startswith("/environ/") else path)
-    if route is None:
-        return _text(start_response, b"not found\n", "404 Not Found")
-    return route(environ, start_response)
+    path = "/environ" if path.startswith("/environ/") else path
+    query = environ["QUERY_STRING"]
+    listed = path == "/blob" or "whole=1" in query or "raw=1" in query
+    routes = ROUTES if listed else CHECKED_ROUTES
+    return routes.get(path, not_found)(environ, start_response)
 
 
 def make_app():

@@ -452,9 +452,65 @@ def attackers(port: int, count: int, settings: dict, rcvbuf: int | None = None) 
     return clients
 
 
-def open_big_streams(client: RawClient, count: int, wide_connection_window: bool) -> None:
+def open_big_streams(client: RawClient, count: int, wide_connection_window: bool,
+                     path: str = BIG) -> None:
     frames = WindowUpdateFrame(0, window_increment=2**31 - 1 - 65535).serialize() if wide_connection_window else b""
-    client.send(frames + request_batch(client.encoder, 1, count, REQUEST[:3] + [(":path", BIG)]))
+    client.send(frames + request_batch(client.encoder, 1, count, REQUEST[:3] + [(":path", path)]))
+
+
+# -- app threads held by clients that do not read (or do not send) -------------------
+# A streaming endpoint (a generator, here under the PEP 3333 validator) blocks its app
+# thread while the client does not read; the pool has 8 threads. Without shedding, two
+# such connections starved every other client until the write-stall timeout (30 s).
+STREAMED = "/big?mib=8"
+SHED_FOR_THREADS = "every thread is busy (ENHANCE_YOUR_CALM)"
+
+
+def test_slow_read_of_streamed_responses_at_scale(target):
+    """8 connections x 100 streams of a streamed 8 MiB response, windows wide open, a
+    4 KiB receive buffer, nothing read: the connections holding the threads are shed."""
+    clients = attackers(target.port, 8, {SettingCodes.INITIAL_WINDOW_SIZE: 2**31 - 1}, rcvbuf=4096)
+
+    def attack(stop):
+        for client in clients:
+            open_big_streams(client, 100, True, STREAMED)
+        stop.wait(3)
+
+    assert_survived(*under_attack(target, attack, duration=3.5), SCALE_RSS_LIMIT_MIB)
+    assert target.log_count(SHED_FOR_THREADS) >= 1
+
+
+def test_slow_read_over_http1_at_scale(target):
+    """32 HTTP/1.1 connections ask for a streamed response and never read it."""
+    def attack(stop):
+        sockets = []
+        for _ in range(32):
+            sock = socket.create_connection(("127.0.0.1", target.port))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.sendall(b"GET %s HTTP/1.1\r\nHost: a\r\n\r\n" % STREAMED.encode())
+            sockets.append(sock)
+        stop.wait(3)
+        for sock in sockets:
+            sock.close()
+
+    assert_survived(*under_attack(target, attack, duration=3.5), SCALE_RSS_LIMIT_MIB)
+    assert target.log_count("its app calls wait on it while every thread is busy") >= 1
+
+
+def test_announced_bodies_never_sent_at_scale(target):
+    """Slow POST: 8 connections x 100 streams announce a 1 MiB body and send 1 KiB of
+    it; the app threads wait to read the rest. Those connections are shed."""
+    clients = attackers(target.port, 8, {})
+    headers = REQUEST[:3] + [(":path", "/digest"), ("content-length", str(2**20))]
+
+    def attack(stop):
+        for client in clients:
+            client.send(request_batch(client.encoder, 1, 100, headers, end_stream=False,
+                                      then=lambda stream_id: DataFrame(stream_id, data=b"p" * 1024).serialize()))
+        stop.wait(3)
+
+    assert_survived(*under_attack(target, attack, duration=3.5), SCALE_RSS_LIMIT_MIB)
+    assert target.log_count(SHED_FOR_THREADS) >= 1
 
 
 def test_internal_buffering_at_scale(target):

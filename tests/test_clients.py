@@ -88,7 +88,7 @@ def test_curl_large_download(target):
 
 
 def test_nghttp_get_shows_h2_frames(server):
-    result = run_client("nghttp", "-nv", server.url + "/hello")
+    result = run_client("nghttp", "-nv", server.url + "/hello?raw=1")  # a list body: one DATA
     out = result.stdout.decode()
     assert result.returncode == 0, out
     assert "recv SETTINGS frame" in out
