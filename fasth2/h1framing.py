@@ -21,19 +21,21 @@ import httptools
 
 from .errors import BadRequest
 
-# The methods llhttp parses as such in a request line (tests/test_semantics.py checks
-# the list against llhttp). CONNECT and PRI are left out: llhttp gives them meanings
-# of their own (a tunnel, the HTTP/2 preface).
+# The methods llhttp parses as such in a request line, never swapped for a stand-in
+# (tests/test_semantics.py checks the list against llhttp). CONNECT and PRI are among
+# them although llhttp refuses them as plain requests: it gives them meanings of its
+# own (a tunnel, the HTTP/2 preface), which a stand-in must not hide.
 LLHTTP_METHODS = frozenset(
     b"DELETE GET HEAD POST PUT OPTIONS TRACE COPY LOCK MKCOL MOVE PROPFIND PROPPATCH "
     b"SEARCH UNLOCK BIND REBIND UNBIND ACL REPORT MKACTIVITY CHECKOUT MERGE M-SEARCH "
     b"NOTIFY SUBSCRIBE UNSUBSCRIBE PATCH PURGE MKCALENDAR LINK UNLINK SOURCE QUERY CONNECT "
     b"PRI".split())
 _STAND_IN = b"GET"  # what llhttp is shown in place of a method it does not know
-_TOKEN_CHARS = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_TCHAR = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]"  # RFC 9110 §5.6.2
+_TOKEN_CHARS = _TCHAR + rb"+"
 _TOKEN = re.compile(_TOKEN_CHARS)
 # How a request's first bytes look: a method token, then a space (or not yet).
-_REQUEST_START = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]*(?: |\Z)")
+_REQUEST_START = re.compile(_TCHAR + rb"*(?: |\Z)")
 _QUOTED = rb'"(?:[^"\\]|\\.)*"'
 # RFC 9112 §7.1: chunk-size [ chunk-ext ] CRLF, where chunk-ext is
 # *( BWS ";" BWS name [ BWS "=" BWS ( token / quoted-string ) ] ).
@@ -54,8 +56,8 @@ class RequestFraming:
     is the real method of a head whose method llhttp was shown a stand-in for (the
     protocol takes it, setting it back to None). ``idle`` is True between requests with
     nothing held back: a read that is one whole head of a common method (``lone_head``)
-    may then go to the parser directly. ``feed`` is swapped with the parser, and ``reset`` then
-    forgets any half-seen piece.
+    may then go to the parser directly. ``feed`` is swapped with the parser, and
+    ``reset`` then forgets any half-seen piece.
     """
 
     __slots__ = ("feed", "_head_limit", "_pending", "_state", "_left", "method", "idle")

@@ -23,9 +23,15 @@ MB = 1_000_000
 
 
 @pytest.fixture(scope="module")
-def django_env(tmp_path_factory) -> dict:
+def django_folder(tmp_path_factory) -> Path:
+    """Where the database and the TLS files go."""
+    return tmp_path_factory.mktemp("django")
+
+
+@pytest.fixture(scope="module")
+def django_env(django_folder) -> dict:
     """A migrated sqlite database with a superuser, and the environment naming it."""
-    folder = tmp_path_factory.mktemp("django")
+    folder = django_folder
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="tests.django_site.settings",
                FASTH2_DJANGO_DB=str(folder / "db.sqlite3"))
     setup = ("import django; django.setup(); from django.core.management import call_command; "
@@ -33,17 +39,16 @@ def django_env(tmp_path_factory) -> dict:
              "User.objects.create_superuser('admin', 'admin@example.com', 'fasth2-secret')")
     subprocess.run([sys.executable, "-c", setup], env=env, check=True, timeout=120,
                    cwd=os.path.dirname(os.path.dirname(__file__)))
-    env["folder"] = str(folder)
     return env
 
 
 @pytest.fixture(scope="module")
-def django_servers(django_env):
+def django_servers(django_env, django_folder):
     """The project served over cleartext (HTTP/1.1 and h2c) and over TLS."""
-    env = {key: value for key, value in django_env.items() if key != "folder"}
-    paths = write_certificate(Path(django_env["folder"]))
-    clear = ServerProcess(APP, env=env)
-    tls = ServerProcess(APP, "--certfile", str(paths["cert"]), "--keyfile", str(paths["key"]), env=env)
+    paths = write_certificate(django_folder)
+    clear = ServerProcess(APP, env=django_env)
+    tls = ServerProcess(APP, "--certfile", str(paths["cert"]), "--keyfile", str(paths["key"]),
+                        env=django_env)
     yield {"clear": clear, "tls": tls, "ca": str(paths["ca"])}
     clear.stop()
     tls.stop()

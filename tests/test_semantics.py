@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import signal
+import socket
+import ssl
+import time
 
+import httptools
+import httpx
 import pytest
-from hyperframe.frame import DataFrame, HeadersFrame
+from h2.errors import ErrorCodes
+from hyperframe.frame import DataFrame, HeadersFrame, RstStreamFrame
+
+from fasth2.h1framing import LLHTTP_METHODS
 
 from .helpers import RawClient, raw_exchange, run_client
 
@@ -60,10 +70,6 @@ def test_early_answer_to_an_upload_reaches_curl(server, tmp_path):
 
 @pytest.mark.parametrize("tls", [False, True], ids=["h2c", "tls"])
 def test_early_answer_to_an_upload_reaches_httpx(server, tls_server, tls):
-    import ssl
-
-    import httpx
-
     process = tls_server if tls else server
     verify = ssl.create_default_context(cafile=tls_server.ca) if tls else False
     with httpx.Client(http1=False, http2=True, timeout=30, verify=verify) as client:
@@ -74,9 +80,6 @@ def test_early_answer_to_an_upload_reaches_httpx(server, tls_server, tls):
 
 def test_a_client_sending_far_past_an_early_answer_is_reset(server):
     """Past 16 MiB dropped, the stream is reset with NO_ERROR (RFC 9113 §8.1)."""
-    from h2.errors import ErrorCodes
-    from hyperframe.frame import RstStreamFrame
-
     client = RawClient(server.port)
     client.request(1, "/status?code=418", method="POST", end_stream=False)
     headers = client.wait_for(lambda f: isinstance(f, HeadersFrame) and f.stream_id == 1)
@@ -119,8 +122,6 @@ def test_nghttp_upgrade_with_options_asterisk(server):
 
 
 def _sha256_line(payload: bytes) -> bytes:
-    import hashlib
-
     return b"%d %s" % (len(payload), hashlib.sha256(payload).hexdigest().encode())
 
 
@@ -168,10 +169,6 @@ def test_early_answer_to_an_http1_upload_reaches_curl(server, tls_server, tmp_pa
 @pytest.mark.parametrize("path", EARLY_ANSWERS)
 @pytest.mark.parametrize("tls", [False, True], ids=["cleartext", "tls"])
 def test_early_answer_to_an_http1_upload_reaches_httpx(server, tls_server, tls, path):
-    import ssl
-
-    import httpx
-
     process = tls_server if tls else server
     verify = ssl.create_default_context(cafile=tls_server.ca) if tls else False
     with httpx.Client(http1=True, http2=False, timeout=30, verify=verify) as client:
@@ -201,8 +198,6 @@ def _read_http1_response(sock) -> bytes:
 def test_unread_http1_body_is_dropped_and_the_connection_goes_on(server):
     """After an early answer the rest of the body is parsed and dropped: the next request
     on the same connection is served (it is not mistaken for body bytes or refused)."""
-    import socket
-
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(_http1_upload_head("/status?code=418", 3 * 2**20) + b"a" * 2**20)
         assert _read_http1_response(sock).startswith(b"HTTP/1.1 418")
@@ -212,8 +207,6 @@ def test_unread_http1_body_is_dropped_and_the_connection_goes_on(server):
 
 def test_http1_client_sending_far_past_an_early_answer_is_cut_off(server):
     """Dropping is bounded: past 16 MiB of a body nobody reads, the connection closes."""
-    import socket
-
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(_http1_upload_head("/status?code=418", 64 * 2**20))
         assert _read_http1_response(sock).startswith(b"HTTP/1.1 418")
@@ -259,8 +252,6 @@ def test_bytes_after_a_closing_request_do_not_cost_its_response(server, first):
 def test_absolute_form_and_fragments(server, target, host, path, query, name, port):
     """RFC 9112 §3.2.2: an absolute-form target gives the path, and its authority
     replaces Host; a #fragment (never part of a target) is dropped."""
-    import json
-
     reply = raw_exchange(server.port, b"GET %s HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n"
                          % (target, host))
     [(status, body)] = _responses(reply)
@@ -321,8 +312,6 @@ def test_http2_path_that_is_no_path_gets_400(server):
 def test_any_token_method_reaches_the_app(server, method):
     """Methods are an open set (RFC 9110 §9.1): llhttp knows a fixed list, the app sees
     whatever token the client sent, with its body."""
-    import json
-
     reply = raw_exchange(server.port, method + b" /environ HTTP/1.1\r\nHost: x\r\n"
                          b"Content-Length: 5\r\nConnection: close\r\n\r\nhello")
     [(status, body)] = _responses(reply)
@@ -334,10 +323,6 @@ def test_any_token_method_reaches_the_app(server, method):
 def test_llhttp_knows_the_methods_we_say_it_knows():
     """fasth2 shows llhttp a stand-in for methods outside LLHTTP_METHODS: the list must
     hold only methods llhttp parses (else they would be refused)."""
-    import httptools
-
-    from fasth2.h1framing import LLHTTP_METHODS
-
     class Quiet:
         pass
 
@@ -374,10 +359,6 @@ PIPELINE = (b"GET /hello HTTP/1.1\r\nHost: x\r\n\r\n"
 @pytest.mark.parametrize("piece", [len(PIPELINE), 1, 2, 3, 7, 64])
 def test_pipelined_requests_cut_anywhere(server, piece):
     """The corpus was sent whole and in small pieces: the same four answers either way."""
-    import json
-    import socket
-    import time
-
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         for start in range(0, len(PIPELINE), piece):
