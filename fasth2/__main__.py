@@ -13,9 +13,12 @@ import sys
 
 from ._version import VERSION
 from .config import Config
+from .errors import StartupError
 from .loader import AppLoadError, load_app
-from .server import StartupError, run
+from .pidfile import pid_file
+from .server import run
 from .speedups import BUILD
+from .supervisor import Supervisor
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -36,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--certfile", help="PEM certificate (chain): serve h2 over TLS")
     parser.add_argument("--keyfile", help="PEM private key for --certfile")
     parser.add_argument("--threads", type=int, default=defaults.threads, metavar="N",
-                        help=f"worker threads running the app (default {defaults.threads})")
+                        help=f"threads running the app in each worker process (default {defaults.threads})")
     parser.add_argument("--graceful-timeout", type=float, default=defaults.graceful_timeout,
                         metavar="SECONDS",
                         help="time in-flight requests get after SIGTERM/SIGINT "
@@ -45,9 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
                         default=defaults.max_concurrent_streams, metavar="N",
                         help="HTTP/2 streams a client may have open at once "
                              f"(default {defaults.max_concurrent_streams})")
-    parser.add_argument("--max-requests", type=int, default=defaults.max_requests_per_connection,
-                        metavar="N", help="requests per connection before a graceful close, "
-                        f"0 for no cap (default {defaults.max_requests_per_connection})")
+    parser.add_argument("--max-requests-per-connection", type=int,
+                        default=defaults.max_requests_per_connection, metavar="N",
+                        help="requests per connection before a graceful close, 0 for no cap "
+                        f"(default {defaults.max_requests_per_connection})")
     parser.add_argument("--max-body-size", type=int, default=None, metavar="BYTES",
                         help="largest request body accepted, larger gets 413 (default: no limit)")
     parser.add_argument("--max-connections", type=int, default=defaults.max_connections,
@@ -68,11 +72,52 @@ def build_parser() -> argparse.ArgumentParser:
                             f"app calls wait (default {getattr(defaults, field)})")
     parser.add_argument("--backlog", type=int, default=defaults.backlog, metavar="N",
                         help=f"listen backlog (default {defaults.backlog})")
+    add_process_flags(parser, defaults)
     parser.add_argument("--log-level", choices=LOG_LEVELS, default=defaults.log_level,
                         help=f"logging level (default {defaults.log_level})")
     parser.add_argument("--version", action="version",
                         version=f"fasth2 {VERSION} ({BUILD})")
     return parser
+
+
+def add_process_flags(parser: argparse.ArgumentParser, defaults: Config) -> None:
+    """The process model's flags, named as gunicorn names them."""
+    group = parser.add_argument_group(
+        "processes", "With --workers above 1, --max-requests or --reload, a supervisor "
+        "runs the workers (SIGHUP reloads them, SIGTTIN/SIGTTOU add/remove one).")
+    group.add_argument("-w", "--workers", type=int, default=defaults.workers, metavar="N",
+                       help=f"worker processes (default {defaults.workers})")
+    group.add_argument("--max-requests", type=int, default=defaults.max_requests, metavar="N",
+                       help="restart a worker gracefully after about N requests, "
+                       "0 for never (default 0)")
+    group.add_argument("--max-requests-jitter", type=int, default=defaults.max_requests_jitter,
+                       metavar="N", help="add up to N (random) to --max-requests per worker, "
+                       "so that they do not restart together (default 0)")
+    group.add_argument("-t", "--timeout", type=float, default=defaults.timeout,
+                       metavar="SECONDS", help="kill and replace a worker whose event loop "
+                       f"has not run for this long, 0 for never (default {defaults.timeout:g})")
+    group.add_argument("--preload", action="store_true",
+                       help="import the app once in the supervisor before starting workers")
+    group.add_argument("--reuse-port", action="store_true",
+                       help="SO_REUSEPORT: a socket per worker on TCP binds (the kernel "
+                       "spreads connections), and a port other servers may share")
+    group.add_argument("-m", "--umask", type=_octal, default=defaults.umask, metavar="MASK",
+                       help="umask (octal) for unix sockets: who may connect (default: "
+                       "the process's)")
+    group.add_argument("-p", "--pid", dest="pidfile", metavar="FILE",
+                       help="write the (supervisor's) process id to FILE")
+    group.add_argument("--reload", action="store_true",
+                       help="restart the workers when a Python file changes "
+                       "(development; needs fasth2[reload])")
+    group.add_argument("--reload-dir", action="append", dest="reload_dirs", metavar="DIR",
+                       help="a folder --reload watches, repeatable (default: the current one)")
+
+
+def _octal(text: str) -> int:
+    try:
+        return int(text, 0) if text[:2].lower() in ("0o", "0x") else int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an octal mask such as 007") from None
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
@@ -81,7 +126,17 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "threads": args.threads,
         "graceful_timeout": args.graceful_timeout,
         "max_concurrent_streams": args.max_concurrent_streams,
-        "max_requests_per_connection": args.max_requests,
+        "max_requests_per_connection": args.max_requests_per_connection,
+        "workers": args.workers,
+        "max_requests": args.max_requests,
+        "max_requests_jitter": args.max_requests_jitter,
+        "timeout": args.timeout,
+        "preload": args.preload,
+        "reuse_port": args.reuse_port,
+        "umask": args.umask,
+        "pidfile": args.pidfile,
+        "reload": args.reload,
+        "reload_dirs": tuple(args.reload_dirs or ()),
         "max_body_size": args.max_body_size,
         "max_connections": args.max_connections,
         "idle_timeout": args.idle_timeout,
@@ -116,13 +171,20 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as exc:
         parser.error(str(exc))
     try:
-        app = load_app(args.app)
-        logging.getLogger("fasth2.error").info("fasth2 %s (%s), app %s", VERSION, BUILD, args.app)
-        run(app, config)
+        with pid_file(config.pidfile):
+            return serve_from_command_line(args.app, config)
     except (AppLoadError, StartupError) as exc:
         print(f"fasth2: error: {exc}", file=sys.stderr)
         return 1
-    return 0
+
+
+def serve_from_command_line(app_path: str, config: Config) -> int:
+    """One process, or a supervisor and its workers; the exit status."""
+    logging.getLogger("fasth2.error").info("fasth2 %s (%s), app %s", VERSION, BUILD, app_path)
+    if not config.supervised:
+        run(load_app(app_path), config)
+        return 0
+    return Supervisor(load_app(app_path) if config.preload else app_path, config).run()
 
 
 if __name__ == "__main__":

@@ -31,6 +31,33 @@ class Config:
     #: Listen backlog handed to the kernel.
     backlog: int = 1024
 
+    # The process model (see supervisor.py). Any of workers > 1, max_requests or
+    # reload puts a supervisor in front of the worker processes.
+    #: Worker processes, each a whole server (event loop, app threads, compiled paths).
+    workers: int = 1
+    #: Requests a worker serves before it is replaced gracefully; 0: never.
+    max_requests: int = 0
+    #: Up to this many more (random per worker), so that workers do not all restart
+    #: at once.
+    max_requests_jitter: int = 0
+    #: Seconds a worker's event loop may go without running (blocked) before the
+    #: supervisor kills and replaces it; 0: never.
+    timeout: float = 30.0
+    #: TCP binds: each worker listens on a socket of its own (SO_REUSEPORT) instead
+    #: of sharing one; also lets separate servers share a port.
+    reuse_port: bool = False
+    #: Import the app once in the supervisor, before the workers start.
+    preload: bool = False
+    #: umask while unix sockets are created (it sets who may connect); None: as is.
+    umask: int | None = None
+    #: File the (supervisor's) process id is written to.
+    pidfile: str | None = None
+    #: Restart the workers when a Python file under ``reload_dirs`` changes
+    #: (development; needs watchfiles).
+    reload: bool = False
+    #: Folders --reload watches; empty: the current folder.
+    reload_dirs: tuple[str, ...] = ()
+
     #: SETTINGS_MAX_CONCURRENT_STREAMS advertised to clients.
     max_concurrent_streams: int = 100
     #: SETTINGS_MAX_HEADER_LIST_SIZE: the decoded request header list cap, in bytes.
@@ -81,6 +108,10 @@ class Config:
             raise ValueError("at least one bind address is required")
         if self.threads < 1:
             raise ValueError("threads must be at least 1")
+        if self.workers < 1:
+            raise ValueError("workers must be at least 1")
+        if self.max_requests < 0 or self.max_requests_jitter < 0 or self.timeout < 0:
+            raise ValueError("max_requests, max_requests_jitter and timeout must not be negative")
         if self.graceful_timeout < 0:
             raise ValueError("graceful_timeout must not be negative")
         if self.max_concurrent_streams < 1:
@@ -104,6 +135,11 @@ class Config:
             raise ValueError("stream_window_size must be between 1 and 2**31-1")
         if not 65535 <= self.connection_window_size <= 2**31 - 1:
             raise ValueError("connection_window_size must be between 65535 and 2**31-1")
+
+    @property
+    def supervised(self) -> bool:
+        """True when a supervisor runs worker processes (not one plain process)."""
+        return self.workers > 1 or self.max_requests > 0 or self.reload
 
     @property
     def tls(self) -> bool:

@@ -26,3 +26,7 @@ class BadRequest(ValueError):
 
 class MalformedHeaders(ValueError):
     """A request's header block breaks RFC 9113 §8.2-8.3: a stream error PROTOCOL_ERROR."""
+
+
+class StartupError(Exception):
+    """The server cannot start (bad certificate, busy port...); the message says why."""

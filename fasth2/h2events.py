@@ -65,6 +65,7 @@ class H2EventHandlers:
         stream = Stream(self, stream_id, body, self.config.stream_buffer_size)
         self.streams[stream_id] = stream
         self._requests += 1
+        self.server.count_request()
         limit = self.config.max_requests_per_connection
         if limit and self._requests >= limit:
             self.shutdown()  # this one is served; the client opens a new connection

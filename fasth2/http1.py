@@ -79,7 +79,7 @@ class H1Exchange(Exchange):
         """Its turn has come: run the app (after a 100 Continue, if asked for)."""
         if self._expect_continue and not self.body.ended:
             self.protocol.write(_CONTINUE)
-        self.protocol.server.workers.submit(run_app, self.protocol.server.app, self.environ, self)
+        self.protocol.server.app_threads.submit(run_app, self.protocol.server.app, self.environ, self)
 
     def _on_output(self, headers: list | None, data: bytes, end: bool) -> None:
         protocol = self.protocol
@@ -208,7 +208,7 @@ class H1Protocol(asyncio.Protocol):
         """Remember the transport and the connection's constant environ keys."""
         self.transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(high=self.config.write_buffer_high)  # type: ignore[attr-defined]
-        self._environ = base_environ(transport, self.config.tls)
+        self._environ = base_environ(transport, self.config.tls, self.config.workers > 1)
         self.server.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -329,6 +329,7 @@ class H1Protocol(asyncio.Protocol):
                 self.framing.body_follows(chunked, length)
             expect_continue = fields.get(b"expect", b"").lower() == b"100-continue"
         self._count += 1
+        self.server.count_request()
         limit = self.config.max_requests_per_connection
         if limit and self._count >= limit:
             self.closing = True  # this response says "connection: close"
@@ -444,6 +445,14 @@ class H1Protocol(asyncio.Protocol):
             self._unreleased.append((exchange, size))
         else:
             exchange._release(size)
+
+    def can_retire(self, now: float, quiet: float) -> bool:
+        """True during a request (its response then says ``connection: close``, and
+        the client comes back on a new connection) or after ``quiet`` seconds without
+        one (closing sooner could cross a request already on its way)."""
+        if self._current is not None or self._drop_left is not None:
+            return True
+        return now - self._last_activity >= quiet
 
     def stuck_for(self, now: float) -> float:
         """Seconds the running app call has waited on the client (see

@@ -33,7 +33,7 @@ from .priority import SETTINGS_NO_RFC7540_PRIORITIES, PendingUpdates
 from .scheduler import SendScheduler
 from .stream import Stream
 from .uploads import UploadWatch
-from .workers import ThreadShare
+from .threadpool import ThreadShare
 from .wsgi import base_environ
 
 if TYPE_CHECKING:
@@ -104,7 +104,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         #: App calls of this connection: at most half the pool's threads at once, so one
         #: client (one that stopped reading, say) cannot occupy them all; none while it
         #: is over its response budget (memory.py).
-        self.app_share = ThreadShare(server.workers, server.thread_share,
+        self.app_share = ThreadShare(server.app_threads, server.thread_share,
                                      server.response_memory, self)
         self._last_activity = server.loop.time()
         self._last_sent = self._last_activity  # when DATA last went out
@@ -152,7 +152,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
     def _start(self, transport: asyncio.BaseTransport, upgrade_settings: bytes | None) -> None:
         self.transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(high=self.config.write_buffer_high)  # type: ignore[attr-defined]
-        self._environ = base_environ(transport, self.config.tls)
+        self._environ = base_environ(transport, self.config.tls, self.config.workers > 1)
         conn = h2.connection.H2Connection(_H2_CONFIG)
         conn.local_settings = _h2_settings(self.config)
         conn.max_inbound_frame_size = self.config.max_frame_size
@@ -424,6 +424,12 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
                     self._environ["REMOTE_ADDR"], why)
         self._connection_error(ErrorCodes.ENHANCE_YOUR_CALM)
         self.transport.abort()  # a client that does not read would never take our GOAWAY
+
+    def can_retire(self, now: float, quiet: float) -> bool:
+        """True once no stream is open and the client has been quiet for ``quiet``
+        seconds: a retiring worker's GOAWAY then interrupts nothing (see
+        Server.retire)."""
+        return not self.streams and now - self._last_activity >= quiet
 
     def stuck_for(self, now: float) -> float:
         """Seconds the longest-waiting app call of this connection has waited on the

@@ -74,6 +74,10 @@ class ProtocolSelector(asyncio.Protocol):
         """No app call yet: nothing waits on this connection."""
         return 0.0
 
+    def can_retire(self, now: float, quiet: float) -> bool:
+        """Its first bytes are on their way: wait for them (see Server.retire)."""
+        return False
+
     def shutdown(self) -> None:
         """Graceful shutdown: a connection that has not spoken yet is simply closed."""
         self.transport.close()

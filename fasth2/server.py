@@ -1,25 +1,30 @@
-"""Listening sockets, TLS, the thread pool, graceful shutdown, and the public API.
+"""One server (a single process, or one worker): TLS, the thread pool, shutdown, the API.
 
-``serve()`` is the awaitable core: start listening, wait for the shutdown trigger, then
-shut down gracefully (stop accepting, GOAWAY every connection, let in-flight streams
-finish within ``graceful_timeout``, close what remains). ``run()`` wraps it in a uvloop
-event loop with SIGTERM/SIGINT handlers, for scripts and the command line.
+``serve()`` is the awaitable core: listen (on ``config.binds``, or on sockets made
+beforehand, see listeners.py), wait for the shutdown trigger, then shut down gracefully
+(stop accepting, GOAWAY every connection, let in-flight streams finish within
+``graceful_timeout``, close what remains); a retiring worker lets its connections go
+idle first (``Server.retire``). ``run()`` wraps it in a uvloop event loop with signal
+handlers, for scripts, the command line and each worker process.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
 import logging
 import os
 import signal
 import ssl
+from functools import partial
 from typing import Awaitable, Callable
 
+from .acceptor import SharedSocketAcceptor
 from .config import Config
+from .errors import StartupError
+from .listeners import Listener, log_listening, open_listeners
 from .memory import ResponseMemory, tune_allocator
 from .selector import ProtocolSelector
-from .workers import WorkerPool
+from .threadpool import ThreadPool
 
 log = logging.getLogger("fasth2.error")
 
@@ -31,20 +36,9 @@ SHED_AFTER = 0.5
 #: waited this long (seconds) on a client that neither reads nor sends are shed,
 #: checked every STUCK_AFTER / 2 (see watch_threads). Short: every other client waits.
 STUCK_AFTER = 0.25
-
-
-class StartupError(Exception):
-    """The server cannot start (bad certificate, busy port...); the message says why."""
-
-
-def parse_bind(bind: str) -> tuple[str, int]:
-    """``HOST:PORT`` (or ``[IPv6]:PORT``) into a (host, port) pair."""
-    host, sep, port = bind.rpartition(":")
-    if not sep or not port.isdigit() or not host:
-        raise StartupError(f"invalid bind address {bind!r}: expected HOST:PORT")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, int(port)
+#: A retiring worker closes a connection once it has been idle this long (seconds):
+#: between a client's requests there is no lull this long, after its work there is.
+RETIRE_IDLE = 1.0
 
 
 def make_ssl_context(config: Config) -> ssl.SSLContext:
@@ -79,14 +73,26 @@ def new_event_loop() -> asyncio.AbstractEventLoop:
 class Server:
     """A running fasth2 server: its sockets, connections and thread pool."""
 
-    def __init__(self, app: Callable, config: Config) -> None:
+    def __init__(self, app: Callable, config: Config,
+                 listeners: list[Listener] | None = None) -> None:
         self.app = app
         self.config = config
         self.loop = asyncio.get_running_loop()
+        #: Sockets to serve; None: bind ``config.binds`` at start (and own them).
+        self._listeners = listeners
+        self._owns_listeners = listeners is None
+        #: Requests started, and the count at which this worker recycles (0: never).
+        self.requests = 0
+        self.request_limit = 0
+        self._stop = asyncio.Event()
+        self._graceful = True
+        self._retiring = False
+        #: Called once when the server begins to stop (a worker tells its supervisor).
+        self.on_stopping: Callable[[], None] | None = None
         tune_allocator()
         #: Live connections (their protocols), for graceful shutdown.
         self.connections: set = set()
-        self.workers = WorkerPool(self.loop, config.threads, on_starved=self.watch_threads)
+        self.app_threads = ThreadPool(self.loop, config.threads, on_starved=self.watch_threads)
         self._thread_watch: asyncio.TimerHandle | None = None
         #: App calls one HTTP/2 connection may have running at once (see ThreadShare).
         self.thread_share = max(1, config.threads // 2)
@@ -98,26 +104,89 @@ class Server:
                                               config.response_memory)
 
     async def start(self) -> None:
-        """Listen on every bind address; raise StartupError if one is unusable."""
+        """Listen on every bind address (or the given listeners); StartupError if one is
+        unusable."""
         context = make_ssl_context(self.config) if self.config.tls else None
-        scheme = "https" if context else "http"
-        for bind in self.config.binds:
-            host, port = parse_bind(bind)
-            try:
-                server = await self.loop.create_server(
-                    lambda: ProtocolSelector(self), host, port, ssl=context,
-                    ssl_handshake_timeout=self.config.handshake_timeout if context else None,
-                    backlog=self.config.backlog, reuse_address=True)
-            except OSError as exc:
-                await self.close_listeners()
-                reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
-                raise StartupError(f"cannot listen on {bind}: {reason}") from None
-            self._servers.append(server)
-            for sock in server.sockets:
-                address = sock.getsockname()
-                shown = f"[{address[0]}]" if ":" in address[0] else address[0]
-                log.info("Listening on %s://%s:%d", scheme, shown, address[1])
+        if self._listeners is None:
+            self._listeners = open_listeners(
+                self.config.binds, backlog=self.config.backlog,
+                reuse_port=self.config.reuse_port, umask=self.config.umask)
+            log_listening(self._listeners, context is not None)
+        handshake_timeout = self.config.handshake_timeout if context else None
+        factory = partial(ProtocolSelector, self)
+        try:
+            for listener in self._listeners:
+                sock = listener.socket_for_worker()
+                if self.config.workers > 1 and sock is listener.sock:
+                    # Shared with the other workers: take turns (see acceptor.py).
+                    self._servers.append(SharedSocketAcceptor(
+                        self.loop, sock, factory, context, handshake_timeout))
+                    continue
+                create = self.loop.create_unix_server if listener.is_unix else self.loop.create_server
+                self._servers.append(await create(
+                    factory, sock=sock, ssl=context,
+                    ssl_handshake_timeout=handshake_timeout, backlog=self.config.backlog))
+        except OSError as exc:
+            await self.close_listeners()
+            raise StartupError(f"cannot listen on {listener.label}: {exc.strerror}") from None
         self._reaper = self.loop.create_task(self._reap())
+
+    def count_request(self) -> None:
+        """A request has started (both protocols call this): recycle at the limit."""
+        self.requests += 1
+        if self.requests == self.request_limit:
+            log.info("Served %d requests (max requests): retiring this worker", self.requests)
+            self.retire()
+
+    def stop(self, graceful: bool = True) -> None:
+        """Ask ``run_until_stopped`` to shut down: gracefully, or at once (no grace)."""
+        self._retiring = False
+        if not graceful:
+            self._graceful = False
+        self._begin_stopping()
+
+    def retire(self) -> None:
+        """Shut down as a worker whose successors already serve (reload, max requests).
+
+        Clients need not hurry: an HTTP/2 connection is closed (GOAWAY) once it has
+        been idle for RETIRE_IDLE, or at half the graceful timeout at the latest, and
+        its streams then in flight get the rest. A client busy on a connection (a load
+        generator, a proxy's pooled connection) is not cut in mid-run, so one that
+        does not follow GOAWAY to a new connection (h2load does not) loses nothing.
+        An HTTP/1.1 response in progress says ``connection: close`` (clients come
+        back on a new connection); an idle HTTP/1.1 connection is closed once quiet.
+        """
+        if not self._stop.is_set():
+            self._retiring = True
+        self._begin_stopping()
+
+    def _begin_stopping(self) -> None:
+        if not self._stop.is_set():
+            self._stop.set()
+            if self.on_stopping is not None:
+                self.on_stopping()
+
+    @property
+    def stopping(self) -> bool:
+        """True once ``stop()`` or ``retire()`` has been called."""
+        return self._stop.is_set()
+
+    @property
+    def retiring(self) -> bool:
+        """True while stopping by ``retire()`` (until a ``stop()`` overrides it)."""
+        return self._retiring
+
+    async def run_until_stopped(self, trigger: Callable[[], Awaitable] | None = None) -> None:
+        """Serve until ``stop()`` is called or ``trigger()`` returns, then shut down."""
+        waiters = [self.loop.create_task(self._stop.wait())]
+        if trigger is not None:
+            waiters.append(self.loop.create_task(trigger()))
+        try:
+            await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiter in waiters:
+                waiter.cancel()
+            await self.shutdown()
 
     async def _reap(self) -> None:
         """Once a second, let every connection end itself if a timeout has passed."""
@@ -161,7 +230,7 @@ class Server:
 
     def _check_threads(self) -> None:
         self._thread_watch = None
-        if not self.workers.starved:
+        if not self.app_threads.starved:
             return
         now = self.loop.time()
         for connection in list(self.connections):
@@ -170,28 +239,38 @@ class Server:
         self._thread_watch = self.loop.call_later(STUCK_AFTER / 2, self._check_threads)
 
     @property
-    def addresses(self) -> list[tuple]:
+    def addresses(self) -> list:
         """The bound socket addresses (useful when a port was 0)."""
         return [sock.getsockname() for server in self._servers for sock in server.sockets]
 
     async def close_listeners(self) -> None:
-        """Stop accepting new connections."""
+        """Stop accepting new connections (other workers go on accepting on shared
+        sockets; a unix socket's file goes only with the process that made it)."""
         for server in self._servers:
             server.close()
         self._servers.clear()
+        for listener in self._listeners or ():
+            listener.close(owner=self._owns_listeners)
 
     async def shutdown(self) -> None:
-        """Stop accepting, GOAWAY everyone, wait for in-flight streams, then close."""
+        """Stop accepting, GOAWAY everyone (a retiring worker: as each goes idle), wait
+        for in-flight streams, then close."""
         if self._reaper is not None:
             self._reaper.cancel()
         await self.close_listeners()
-        for connection in list(self.connections):
-            connection.shutdown()
         # Wait for every connection to close by itself: streams finish, the last bytes
         # drain to the client, and the client closes (or the short linger ends).
-        deadline = self.loop.time() + self.config.graceful_timeout
-        while self.connections and self.loop.time() < deadline:
+        now = self.loop.time()
+        deadline = now + self.config.graceful_timeout
+        leave_by = now + self.config.graceful_timeout / 2  # a retiring worker's GOAWAYs
+        told: set = set()
+        while self.connections and self._graceful and now < deadline:
+            for connection in self.connections - told:
+                if not self._retiring or now >= leave_by or connection.can_retire(now, RETIRE_IDLE):
+                    told.add(connection)
+                    connection.shutdown()
             await asyncio.sleep(0.05)
+            now = self.loop.time()
         if self.connections:
             pending = sum(len(c.streams) for c in self.connections)
             if pending:
@@ -199,56 +278,69 @@ class Server:
             for connection in list(self.connections):
                 connection.abort()
         # Threads blocked in an aborted stream wake with StreamAborted; an app stuck
-        # elsewhere dies with the process (the workers are daemon threads).
-        self.workers.shutdown()
+        # elsewhere dies with the process (the app threads are daemon threads).
+        self.app_threads.shutdown()
 
 
 async def serve(app: Callable, config: Config | None = None, *,
                 shutdown_trigger: Callable[[], Awaitable] | None = None,
-                **options) -> None:
+                listeners: list[Listener] | None = None,
+                on_created: Callable[[Server], None] | None = None,
+                on_started: Callable[[Server], None] | None = None, **options) -> None:
     """Serve ``app`` until ``shutdown_trigger()`` returns, then shut down gracefully.
 
     ``config`` (or keyword options naming ``Config`` fields) sets the server up; without
-    a trigger it serves until cancelled.
+    a trigger it serves until cancelled. ``listeners`` are sockets made beforehand (a
+    worker's inherited ones); ``on_created`` is called before the server listens,
+    ``on_started`` once it accepts.
     """
     config = (config or Config()).replace(**options) if options else (config or Config())
-    server = Server(app, config)
+    server = Server(app, config, listeners)
+    if on_created is not None:
+        on_created(server)
     await server.start()
-    try:
-        if shutdown_trigger is None:
-            await asyncio.Event().wait()
-        else:
-            await shutdown_trigger()
-    finally:
-        await server.shutdown()
+    if on_started is not None:
+        on_started(server)
+    await server.run_until_stopped(shutdown_trigger)
 
 
-def run(app: Callable, config: Config | None = None, **options) -> None:
-    """Serve ``app`` until SIGTERM or SIGINT, with uvloop when available.
+def run(app: Callable, config: Config | None = None, *,
+        listeners: list[Listener] | None = None,
+        on_started: Callable[[Server], None] | None = None, **options) -> None:
+    """Serve ``app`` until a signal stops it, with uvloop when available.
 
+    SIGTERM and SIGINT stop it gracefully (a second one: at once), SIGQUIT at once.
+    SIGHUP is logged and ignored: a single process has no workers to reload (with
+    ``--workers``, the supervisor reloads them), and must not die of it.
     Raises StartupError when the server cannot start.
     """
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
-    stop = asyncio.Event()
+    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP)
 
-    def request_stop(signum: int) -> None:
-        log.info("Received %s: shutting down gracefully", signal.Signals(signum).name)
-        stop.set()
+    def catch_signals(server: Server) -> None:
+        # Before the "Listening on" line: whoever reads it may signal at once.
+        for signum in handled:
+            loop.add_signal_handler(signum, _on_signal, server, signum)
 
-    def ignore_hangup() -> None:
-        # SIGHUP reloads workers under a supervisor; a single process has none to
-        # reload, and must not die of it (its default action).
-        log.info("Received SIGHUP: a single process has no workers to reload; ignored")
-
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, request_stop, signum)
-    loop.add_signal_handler(signal.SIGHUP, ignore_hangup)
     try:
-        loop.run_until_complete(serve(app, config, shutdown_trigger=stop.wait, **options))
+        loop.run_until_complete(serve(app, config, listeners=listeners, on_created=catch_signals,
+                                      on_started=on_started, **options))
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        for signum in handled:
             loop.remove_signal_handler(signum)
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()
         asyncio.set_event_loop(None)
+
+
+def _on_signal(server: Server, signum: int) -> None:
+    name = signal.Signals(signum).name
+    if signum == signal.SIGHUP:
+        log.info("Received SIGHUP: a single process has no workers to reload; ignored")
+    elif signum == signal.SIGQUIT or (server.stopping and not server.retiring):
+        log.info("Received %s: stopping at once", name)
+        server.stop(graceful=False)
+    else:
+        log.info("Received %s: shutting down gracefully", name)
+        server.stop()

@@ -1,6 +1,6 @@
 """The PEP 3333 gateway: the per-connection environ and running an app for one request.
 
-Strategy: everything here runs on a worker thread of the pool, never on the loop. The
+Strategy: everything here runs on an app thread of the pool, never on the loop. The
 environ is a plain ``dict`` built by the (compiled) ``build_environ`` from h2's header
 list and a per-connection base. The response reaches the loop through
 ``Stream.submit``: a list or tuple body (the common case) goes over in one hand-off
@@ -39,16 +39,22 @@ _ASTERISK_REFUSED = encode_response_headers("400 Bad Request", [
     ("content-type", "text/plain"), ("content-length", str(len(_ASTERISK_REFUSED_BODY)))])
 
 
-def base_environ(transport, tls: bool) -> dict:
+def base_environ(transport, tls: bool, multiprocess: bool = False) -> dict:
     """The environ keys that are the same for every request on one connection."""
     server = transport.get_extra_info("sockname")
-    peer = transport.get_extra_info("peername") or ("", 0)
+    peer = transport.get_extra_info("peername")
+    if not isinstance(server, tuple):
+        # A unix socket: no host or port of its own. Clients address it with a Host
+        # of their choosing (HTTP_HOST has it); SERVER_* say what such a URL implies.
+        server = ("localhost", 443 if tls else 80)
+    if not isinstance(peer, tuple):
+        peer = ("", "")  # a unix socket's peer is unnamed
     return {
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "https" if tls else "http",
         "wsgi.errors": sys.stderr,
         "wsgi.multithread": True,
-        "wsgi.multiprocess": False,
+        "wsgi.multiprocess": multiprocess,
         "wsgi.run_once": False,
         "wsgi.input_terminated": True,
         "SERVER_SOFTWARE": SERVER_SOFTWARE,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import signal
 import socket
 import subprocess
@@ -22,20 +23,27 @@ from hyperframe.frame import (DataFrame, Frame, GoAwayFrame, HeadersFrame, RstSt
 
 ROOT = Path(__file__).resolve().parent.parent
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-LISTENING = re.compile(r"Listening on (https?)://(\S+):(\d+)")
+LISTENING = re.compile(r"Listening (?:on|at:) (https?)://(\S+):(\d+)")  # (gunicorn: "at:")
 
 
 class ServerProcess:
-    """``python -m fasth2`` running in a subprocess, with its log captured."""
+    """``python -m fasth2`` running in a subprocess, with its log captured (or another
+    ``command`` taking the same bind flags: gunicorn with fasth2's worker class)."""
 
-    def __init__(self, app: str = "tests.apps:app", *args: str, env: dict | None = None) -> None:
+    def __init__(self, app: str = "tests.apps:app", *args: str, env: dict | None = None,
+                 binds: tuple[str, ...] = ("127.0.0.1:0",), pass_fds: tuple[int, ...] = (),
+                 shell_prefix: str = "", command: list[str] | None = None) -> None:
         self.events_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"fasth2-events-{os.getpid()}-{id(self)}"
         self.events_file.write_text("")
         full_env = dict(os.environ, FASTH2_TEST_EVENTS=str(self.events_file), PYTHONUNBUFFERED="1")
         full_env.update(env or {})
-        command = [sys.executable, "-m", "fasth2", "-b", "127.0.0.1:0", *args, app]
+        bind_flags = [flag for bind in binds for flag in ("-b", bind)]
+        command = [*(command or [sys.executable, "-m", "fasth2"]), *bind_flags, *args, app]
+        if shell_prefix:  # e.g. "exec 3<&7; LISTEN_PID=$$ LISTEN_FDS=1" (systemd's way)
+            command = ["bash", "-c", f"{shell_prefix} exec {shlex.join(command)}"]
         self.process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                        pass_fds=pass_fds)
         self.lines: list[str] = []
         self._listening = threading.Event()
         self.port = 0

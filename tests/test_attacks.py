@@ -281,7 +281,7 @@ def test_stream_exhaustion(fresh_server):
 
 
 def test_requests_per_connection_cap_ends_gracefully(fresh_server):
-    server = fresh_server("tests.apps:app", "--max-requests", "3")
+    server = fresh_server("tests.apps:app", "--max-requests-per-connection", "3")
     client = RawClient(server.port)
     for stream_id in (1, 3, 5):
         client.request(stream_id)

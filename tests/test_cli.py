@@ -61,7 +61,22 @@ def fasth2(*args: str, cwd=ROOT, env: dict | None = None, timeout: float = 20):
     (["--log-level", "debug"], "log_level", "debug"),
     (["--max-concurrent-streams", "7"], "max_concurrent_streams", 7),
     (["--certfile", "c.pem", "--keyfile", "k.pem"], "certfile", "c.pem"),
-    (["--max-requests", "50"], "max_requests_per_connection", 50),
+    (["--max-requests-per-connection", "50"], "max_requests_per_connection", 50),
+    (["--max-requests", "500"], "max_requests", 500),
+    (["--max-requests-jitter", "20"], "max_requests_jitter", 20),
+    (["-w", "4"], "workers", 4),
+    (["--workers", "3"], "workers", 3),
+    (["-t", "12"], "timeout", 12.0),
+    (["--timeout", "0"], "timeout", 0.0),
+    (["--preload"], "preload", True),
+    (["--reuse-port"], "reuse_port", True),
+    (["--umask", "007"], "umask", 0o007),
+    (["-m", "0o027"], "umask", 0o027),
+    (["--pid", "/run/f.pid"], "pidfile", "/run/f.pid"),
+    (["-p", "x.pid"], "pidfile", "x.pid"),
+    (["--reload"], "reload", True),
+    (["--reload-dir", "src", "--reload-dir", "lib"], "reload_dirs", ("src", "lib")),
+    (["-b", "unix:/tmp/a.sock", "-b", "fd://3"], "binds", ("unix:/tmp/a.sock", "fd://3")),
     (["--max-body-size", "1024"], "max_body_size", 1024),
     (["--max-connections", "9"], "max_connections", 9),
     (["--idle-timeout", "2.5"], "idle_timeout", 2.5),
@@ -97,7 +112,9 @@ def test_help_lists_every_option():
     result = fasth2("--help")
     for option in ("--bind", "--certfile", "--keyfile", "--threads", "--graceful-timeout",
                    "--log-level", "--version", "--max-concurrent-streams", "--max-requests",
-                   "--max-body-size", "--max-connections", "--idle-timeout", "--backlog"):
+                   "--max-body-size", "--max-connections", "--idle-timeout", "--backlog",
+                   "--workers", "--max-requests-jitter", "--max-requests-per-connection",
+                   "--timeout", "--preload", "--reuse-port", "--umask", "--pid", "--reload"):
         assert option in result.stdout
 
 

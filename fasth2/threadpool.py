@@ -29,7 +29,7 @@ log = logging.getLogger("fasth2.error")
 SPREAD_AFTER = 0.001  # seconds a batch may run before its unstarted calls move on
 
 
-class WorkerPool:
+class ThreadPool:
     """At most ``size`` daemon threads taking calls from one queue."""
 
     def __init__(self, loop, size: int, name: str = "fasth2-app",
@@ -49,13 +49,13 @@ class WorkerPool:
         self._closed = False
 
     def submit(self, function: Callable, *args) -> None:
-        """Run ``function(*args)`` on a worker thread; never blocks.
+        """Run ``function(*args)`` on an app thread; never blocks.
 
         Called on the event loop: calls submitted in one loop iteration go to the
         threads together, as one batch, at the end of the iteration.
         """
         if self._closed:
-            raise RuntimeError("the worker pool is shut down")
+            raise RuntimeError("the thread pool is shut down")
         self._batch.append((function, args))
         if len(self._batch) == 1:
             self._loop.call_soon(self._dispatch)
@@ -117,7 +117,7 @@ class WorkerPool:
                 try:
                     function(*args)
                 except BaseException:  # run_app handles app errors; a last resort
-                    log.exception("uncaught error in a worker thread")
+                    log.exception("uncaught error in an app thread")
             with self._lock:
                 if backlog:
                     calls = backlog.pop()
@@ -146,7 +146,7 @@ class ThreadShare:
     and CSS do not wait behind the images requested before them.
     """
 
-    def __init__(self, pool: WorkerPool, limit: int, gate, owner) -> None:
+    def __init__(self, pool: ThreadPool, limit: int, gate, owner) -> None:
         self._pool = pool
         self._limit = limit
         self._gate = gate
