@@ -165,11 +165,13 @@ BASELINE: Path | None = None
 
 
 @contextmanager
-def running_server(command: list[str], port: int, root: Path = ROOT):
-    """Run a server ``command`` on core 0 from ``root``; yield its process once ``port``
-    listens, and stop it (SIGTERM, then SIGKILL after 10 s) when the block ends."""
+def running_server(command: list[str], port: int, root: Path = ROOT, cpus: str | None = "0"):
+    """Run a server ``command`` from ``root`` on ``cpus`` (None: unpinned); yield its
+    process once ``port`` listens, and stop it (SIGTERM, then SIGKILL after 10 s) when
+    the block ends."""
     env = dict(os.environ, PYTHONPATH=str(root))
-    process = subprocess.Popen(["taskset", "-c", "0", *command], cwd=root, env=env,
+    pinned = ["taskset", "-c", cpus] if cpus else []
+    process = subprocess.Popen([*pinned, *command], cwd=root, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for_port(port, process)
