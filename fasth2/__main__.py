@@ -36,8 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the WSGI application: module:name or module:factory()")
     parser.add_argument("-b", "--bind", action="append", metavar="HOST:PORT",
                         help=f"address to listen on, repeatable (default {defaults.binds[0]})")
-    parser.add_argument("--certfile", help="PEM certificate (chain): serve h2 over TLS")
-    parser.add_argument("--keyfile", help="PEM private key for --certfile")
+    add_tls_flags(parser)
     parser.add_argument("--threads", type=int, default=defaults.threads, metavar="N",
                         help=f"threads running the app in each worker process (default {defaults.threads})")
     parser.add_argument("--graceful-timeout", type=float, default=defaults.graceful_timeout,
@@ -78,6 +77,36 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version",
                         version=f"fasth2 {VERSION} ({BUILD})")
     return parser
+
+
+def add_tls_flags(parser: argparse.ArgumentParser) -> None:
+    """TLS: the certificate, client certificates (mutual TLS), protocol versions."""
+    group = parser.add_argument_group("TLS", "SIGHUP re-reads the certificate files.")
+    group.add_argument("--certfile", help="PEM certificate (chain): serve h2 over TLS")
+    group.add_argument("--keyfile", help="PEM private key for --certfile")
+    group.add_argument("--keyfile-password", metavar="PASSWORD",
+                       help="password of an encrypted --keyfile (visible to ps: prefer a "
+                       "key file readable by the server's user alone)")
+    group.add_argument("--ca-certs", metavar="FILE",
+                       help="PEM CAs that client certificates must chain to")
+    group.add_argument("--cert-reqs", type=_cert_reqs, default="none",
+                       metavar="{none,optional,required}",
+                       help="client certificates: none (default), optional (checked if "
+                       "sent) or required (mutual TLS); gunicorn's 0/1/2 too")
+    group.add_argument("--ciphers", metavar="STRING",
+                       help="OpenSSL cipher string for TLS 1.2 (default: ECDHE with AES-GCM "
+                       "or ChaCha20)")
+    group.add_argument("--tls-min-version", choices=("1.2", "1.3"), default="1.2",
+                       help="oldest TLS version accepted (default 1.2)")
+
+
+def _cert_reqs(text: str) -> str:
+    names = ("none", "optional", "required")
+    if text.isdigit() and int(text) < len(names):
+        return names[int(text)]  # gunicorn's --cert-reqs takes ssl.CERT_* numbers
+    if text not in names:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected none, optional or required")
+    return text
 
 
 def add_process_flags(parser: argparse.ArgumentParser, defaults: Config) -> None:
@@ -149,6 +178,11 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "log_level": args.log_level,
         "certfile": args.certfile,
         "keyfile": args.keyfile,
+        "keyfile_password": args.keyfile_password,
+        "ca_certs": args.ca_certs,
+        "cert_reqs": args.cert_reqs,
+        "ciphers": args.ciphers,
+        "tls_min_version": args.tls_min_version,
     }
     if args.bind:
         options["binds"] = tuple(args.bind)

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    import ssl
 
 KIB = 1024
 MIB = 1024 * KIB
@@ -22,6 +26,19 @@ class Config:
     #: PEM certificate chain and private key; both set means TLS with ALPN ``h2``.
     certfile: str | None = None
     keyfile: str | None = None
+    #: Password of an encrypted ``keyfile``.
+    keyfile_password: str | None = None
+    #: PEM file of the CAs that client certificates must chain to.
+    ca_certs: str | None = None
+    #: Client certificates: ``none``, ``optional`` (checked if sent) or ``required``.
+    cert_reqs: str = "none"
+    #: OpenSSL cipher string for TLS 1.2 (None: ephemeral AEAD suites only).
+    ciphers: str | None = None
+    #: The oldest TLS version accepted: ``1.2`` or ``1.3``.
+    tls_min_version: str = "1.2"
+    #: ``factory(config) -> ssl.SSLContext`` for anything the options above do not
+    #: cover; it replaces them (fasth2 only sets ALPN on the context it returns).
+    ssl_context_factory: Callable[["Config"], "ssl.SSLContext"] | None = None
     #: Size of the thread pool that runs the WSGI application.
     threads: int = 8
     #: Seconds that in-flight streams get to finish after SIGTERM/SIGINT.
@@ -125,6 +142,13 @@ class Config:
             raise ValueError("max_connections must be at least 1, max_requests_per_connection >= 0")
         if (self.certfile is None) != (self.keyfile is None):
             raise ValueError("TLS needs both certfile and keyfile")
+        if self.cert_reqs not in ("none", "optional", "required"):
+            raise ValueError("cert_reqs must be none, optional or required")
+        if self.cert_reqs != "none" and self.ca_certs is None and self.ssl_context_factory is None:
+            raise ValueError(f"cert_reqs {self.cert_reqs} needs ca_certs (the CAs to check "
+                             "client certificates against)")
+        if self.tls_min_version not in ("1.2", "1.3"):
+            raise ValueError("tls_min_version must be 1.2 or 1.3")
         if not 16 * KIB <= self.max_frame_size <= 16 * MIB - 1:
             raise ValueError("max_frame_size must be between 16384 and 16777215")
         if not 0 < self.initial_window_size <= 2**31 - 1:
@@ -144,7 +168,7 @@ class Config:
     @property
     def tls(self) -> bool:
         """True when the server speaks TLS."""
-        return self.certfile is not None
+        return self.certfile is not None or self.ssl_context_factory is not None
 
     def replace(self, **changes) -> "Config":
         """Return a copy with some settings changed."""

@@ -5,7 +5,8 @@ signals): gunicorn binds, forks, watches and replaces the workers; each worker s
 gunicorn's sockets with fasth2 (HTTP/2 and HTTP/1.1, the compiled paths). Taken from
 gunicorn's settings: ``bind`` (its sockets), ``workers`` (``wsgi.multiprocess``),
 ``timeout`` (the heartbeat this worker sends), ``graceful_timeout``,
-``max_requests`` and ``max_requests_jitter``, ``certfile``/``keyfile``, ``backlog``,
+``max_requests`` and ``max_requests_jitter``, ``certfile``/``keyfile``, ``ca_certs``,
+``cert_reqs`` and ``ciphers``, ``backlog``,
 ``threads`` (above gunicorn's default of 1; else fasth2's default) and the error log's
 handlers and level. The worker takes gunicorn's worker signals: TERM stops gracefully,
 INT and QUIT at once, USR1 reopens the log files, ABRT (sent on a timeout) ends it.
@@ -42,6 +43,10 @@ def config_from_gunicorn(cfg) -> Config:
         options["threads"] = cfg.threads
     if cfg.certfile and cfg.keyfile:
         options["certfile"], options["keyfile"] = cfg.certfile, cfg.keyfile
+        options["ca_certs"] = cfg.ca_certs
+        options["cert_reqs"] = ("none", "optional", "required")[cfg.cert_reqs]
+        if cfg.ciphers:
+            options["ciphers"] = cfg.ciphers
     return Config(**options)
 
 

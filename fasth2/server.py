@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import ssl
 from functools import partial
@@ -25,6 +24,7 @@ from .listeners import Listener, log_listening, open_listeners
 from .memory import ResponseMemory, tune_allocator
 from .selector import ProtocolSelector
 from .threadpool import ThreadPool
+from .tls import make_ssl_context, reload_certificates
 
 log = logging.getLogger("fasth2.error")
 
@@ -39,26 +39,6 @@ STUCK_AFTER = 0.25
 #: A retiring worker closes a connection once it has been idle this long (seconds):
 #: between a client's requests there is no lull this long, after its work there is.
 RETIRE_IDLE = 1.0
-
-
-def make_ssl_context(config: Config) -> ssl.SSLContext:
-    """A server TLS context: TLS >= 1.2, AEAD ciphers, ALPN h2 then http/1.1, no compression."""
-    for label, path in (("certificate", config.certfile), ("key", config.keyfile)):
-        if not os.path.isfile(path):
-            raise StartupError(f"{label} file {path!r} not found")
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.minimum_version = ssl.TLSVersion.TLSv1_2
-    # RFC 9113 §9.2: no compression, no renegotiation, ephemeral AEAD suites for 1.2.
-    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION
-    context.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
-    context.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")
-    try:
-        context.load_cert_chain(config.certfile, config.keyfile)
-    except ssl.SSLError as exc:
-        raise StartupError(f"cannot load certificate {config.certfile!r} / key "
-                           f"{config.keyfile!r}: {exc.reason or exc}") from None
-    context.set_alpn_protocols(["h2", "http/1.1"])
-    return context
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -87,6 +67,8 @@ class Server:
         self._stop = asyncio.Event()
         self._graceful = True
         self._retiring = False
+        #: The TLS context every listener shares (certificates re-read into it on SIGHUP).
+        self.ssl_context: ssl.SSLContext | None = None
         #: Called once when the server begins to stop (a worker tells its supervisor).
         self.on_stopping: Callable[[], None] | None = None
         tune_allocator()
@@ -106,7 +88,7 @@ class Server:
     async def start(self) -> None:
         """Listen on every bind address (or the given listeners); StartupError if one is
         unusable."""
-        context = make_ssl_context(self.config) if self.config.tls else None
+        context = self.ssl_context = make_ssl_context(self.config) if self.config.tls else None
         if self._listeners is None:
             self._listeners = open_listeners(
                 self.config.binds, backlog=self.config.backlog,
@@ -310,7 +292,8 @@ def run(app: Callable, config: Config | None = None, *,
     """Serve ``app`` until a signal stops it, with uvloop when available.
 
     SIGTERM and SIGINT stop it gracefully (a second one: at once), SIGQUIT at once.
-    SIGHUP is logged and ignored: a single process has no workers to reload (with
+    SIGHUP re-reads the TLS certificates (open connections keep theirs); without TLS it
+    is logged and ignored: a single process has no workers to reload (with
     ``--workers``, the supervisor reloads them), and must not die of it.
     Raises StartupError when the server cannot start.
     """
@@ -336,7 +319,11 @@ def run(app: Callable, config: Config | None = None, *,
 
 def _on_signal(server: Server, signum: int) -> None:
     name = signal.Signals(signum).name
-    if signum == signal.SIGHUP:
+    if signum == signal.SIGHUP and server.ssl_context is not None:
+        log.info("Received SIGHUP: re-reading the certificates (a single process has no "
+                 "workers to reload)")
+        reload_certificates(server.ssl_context, server.config)
+    elif signum == signal.SIGHUP:
         log.info("Received SIGHUP: a single process has no workers to reload; ignored")
     elif signum == signal.SIGQUIT or (server.stopping and not server.retiring):
         log.info("Received %s: stopping at once", name)

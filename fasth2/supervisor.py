@@ -33,7 +33,7 @@ from typing import Callable
 from .config import Config
 from .listeners import Listener, log_listening, open_listeners
 from .reloader import watch_for_changes
-from .server import make_ssl_context
+from .tls import make_ssl_context
 from .worker import BOOT_ERROR, RETIRE_SIGNAL, STACK_DUMP_SIGNAL, WorkerSlot, worker_main
 
 log = logging.getLogger("fasth2.error")

@@ -19,6 +19,7 @@ from h2.errors import ErrorCodes
 from ._version import VERSION
 from .errors import StreamAborted
 from .speedups import encode_response_headers
+from .tls import client_certificate_environ
 
 log = logging.getLogger("fasth2.error")
 
@@ -49,7 +50,7 @@ def base_environ(transport, tls: bool, multiprocess: bool = False) -> dict:
         server = ("localhost", 443 if tls else 80)
     if not isinstance(peer, tuple):
         peer = ("", "")  # a unix socket's peer is unnamed
-    return {
+    environ = {
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "https" if tls else "http",
         "wsgi.errors": sys.stderr,
@@ -67,6 +68,9 @@ def base_environ(transport, tls: bool, multiprocess: bool = False) -> dict:
         "PATH_INFO": "",
         "QUERY_STRING": "",
     }
+    if tls:
+        environ.update(client_certificate_environ(transport.get_extra_info("ssl_object")))
+    return environ
 
 
 class Response:

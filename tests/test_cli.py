@@ -63,6 +63,12 @@ def fasth2(*args: str, cwd=ROOT, env: dict | None = None, timeout: float = 20):
     (["--certfile", "c.pem", "--keyfile", "k.pem"], "certfile", "c.pem"),
     (["--max-requests-per-connection", "50"], "max_requests_per_connection", 50),
     (["--max-requests", "500"], "max_requests", 500),
+    (["--keyfile-password", "pw"], "keyfile_password", "pw"),
+    (["--ca-certs", "ca.pem", "--cert-reqs", "required"], "cert_reqs", "required"),
+    (["--ca-certs", "ca.pem", "--cert-reqs", "1"], "cert_reqs", "optional"),
+    (["--ca-certs", "ca.pem"], "ca_certs", "ca.pem"),
+    (["--ciphers", "ECDHE+CHACHA20"], "ciphers", "ECDHE+CHACHA20"),
+    (["--tls-min-version", "1.3"], "tls_min_version", "1.3"),
     (["--max-requests-jitter", "20"], "max_requests_jitter", 20),
     (["-w", "4"], "workers", 4),
     (["--workers", "3"], "workers", 3),
@@ -114,7 +120,9 @@ def test_help_lists_every_option():
                    "--log-level", "--version", "--max-concurrent-streams", "--max-requests",
                    "--max-body-size", "--max-connections", "--idle-timeout", "--backlog",
                    "--workers", "--max-requests-jitter", "--max-requests-per-connection",
-                   "--timeout", "--preload", "--reuse-port", "--umask", "--pid", "--reload"):
+                   "--timeout", "--preload", "--reuse-port", "--umask", "--pid", "--reload",
+                   "--keyfile-password", "--ca-certs", "--cert-reqs", "--ciphers",
+                   "--tls-min-version"):
         assert option in result.stdout
 
 
@@ -147,10 +155,17 @@ def test_invalid_certificate_is_one_line_error(tmp_path):
     assert result.stderr.strip().splitlines()[-1].startswith("fasth2: error: cannot load certificate")
 
 
-def test_certfile_without_keyfile_is_usage_error():
-    result = fasth2("--certfile", "c.pem", "tests.apps:app")
+@pytest.mark.parametrize("argv, message", [
+    (["--certfile", "c.pem"], "TLS needs both certfile and keyfile"),
+    (["--cert-reqs", "required"], "cert_reqs required needs ca_certs"),
+    (["--cert-reqs", "sometimes"], "'sometimes': expected none, optional or required"),
+    (["-w", "0"], "workers must be at least 1"),
+    (["--umask", "9z"], "'9z' is not an octal mask"),
+])
+def test_inconsistent_settings_are_usage_errors(argv, message):
+    result = fasth2(*argv, "tests.apps:app")
     assert result.returncode == 2
-    assert "TLS needs both certfile and keyfile" in result.stderr
+    assert message in result.stderr
 
 
 def test_busy_port_is_one_line_error():

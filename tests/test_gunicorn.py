@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from .helpers import ROOT, ServerProcess, run_client
+from .test_tls_options import client_context, environ_over, write_pki
 from .test_processes import (assert_sigterm_lets_a_download_finish, h2load,
                              pid_over_new_connection, wait_until, worker_pids)
 
@@ -33,9 +34,9 @@ def gunicorn(tmp_path):
     """Start gunicorn with fasth2's worker class on 127.0.0.1 port 0."""
     started = []
 
-    def start(*args: str) -> ServerProcess:
+    def start(*args: str, app: str = APP) -> ServerProcess:
         # (gunicorn >= 24 opens a control socket under $HOME: keep it in the test's folder)
-        process = ServerProcess(APP, *args, command=GUNICORN, env={"HOME": str(tmp_path)})
+        process = ServerProcess(app, *args, command=GUNICORN, env={"HOME": str(tmp_path)})
         started.append(process)
         return process
 
@@ -78,6 +79,16 @@ def test_tls_with_gunicorns_certfile_and_keyfile(gunicorn, certificate):
     result = run_client("curl", "-sS", "--cacert", str(certificate["ca"]), "--http1.1",
                         f"https://localhost:{server.port}/pid")
     assert result.returncode == 0 and result.stdout.split()[0].isdigit()
+
+
+def test_gunicorns_client_certificate_settings(gunicorn, tmp_path):
+    pki = write_pki(tmp_path)
+    server = gunicorn("-w", "1", "--certfile", pki["cert"], "--keyfile", pki["key"],
+                      "--ca-certs", pki["ca"], "--cert-reqs", "2", app="tests.apps:app")
+    environ = environ_over(server, client_context(pki, with_certificate=True))
+    assert environ["SSL_CLIENT_S_DN"].startswith("CN=alice,")
+    with pytest.raises(httpx.HTTPError):
+        environ_over(server, client_context(pki, with_certificate=False))
 
 
 def test_gunicorns_max_requests_recycle_workers_without_a_failure(gunicorn):
