@@ -36,6 +36,9 @@ class RequestBody:
         #: True while the app's thread waits for bytes that have not arrived (read on
         #: the loop without the lock: a stale value only delays a nudge, see uploads.py).
         self.reader_waiting = False
+        #: The request's trailer fields, ``(name, value)`` strings, filled on the loop
+        #: before the body's end is seen (``environ["fasth2.request_trailers"]``).
+        self.trailers: list[tuple[str, str]] = []
 
     # -- the event loop's side ------------------------------------------------------
 
@@ -174,6 +177,7 @@ class EmptyBody:
 
     ended = True
     reader_waiting = False
+    trailers: tuple = ()  # shared: none can come
 
     def read(self, size: int | None = -1) -> bytes:
         """Return b"" (there is no body)."""

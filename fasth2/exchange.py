@@ -72,6 +72,20 @@ class Exchange:
         if self.aborted:
             raise StreamAborted("the client went away")
 
+    def finish_with_trailers(self, headers: list | None, data: bytes, trailers: list) -> None:
+        """*App thread*: the final piece, followed by trailer fields."""
+        if self.aborted:
+            raise StreamAborted("the client went away")
+        if data:
+            self._produced(len(data))
+        self.protocol.call_from_thread(self._on_end_with_trailers, headers, data, trailers)
+
+    def inform(self, headers: list) -> None:
+        """*App thread*: send an informational (1xx) response ahead of the final one."""
+        if self.aborted:
+            raise StreamAborted("the client went away")
+        self.protocol.call_from_thread(self._on_informational, headers)
+
     def reset_from_app(self, error_code: int) -> None:
         """*App thread*: the app failed mid-body; abandon the response on the wire."""
         self.protocol.call_from_thread(self.reset, error_code)
@@ -88,6 +102,14 @@ class Exchange:
         them). Nothing to do by default; HTTP/2 counts them against its budgets."""
 
     def _on_output(self, headers: list | None, data: bytes, end: bool) -> None:
+        raise NotImplementedError
+
+    def _on_end_with_trailers(self, headers: list | None, data: bytes, trailers: list) -> None:
+        """The final piece, then the trailers (where the protocol and client take them)."""
+        raise NotImplementedError
+
+    def _on_informational(self, headers: list) -> None:
+        """Put a 1xx response on the wire (if the protocol and the client take one)."""
         raise NotImplementedError
 
     def reset(self, error_code: int) -> None:

@@ -76,6 +76,7 @@ class H2EventHandlers:
             stream.refuse(exc.status, exc.reason)
             return stream
         environ["wsgi.input"] = body
+        environ["fasth2.request_trailers"] = body.trailers
         if declared_too_large(environ.get("CONTENT_LENGTH"), self.config.max_body_size):
             stream.refuse(413, "Content Too Large")
             return stream
@@ -160,9 +161,14 @@ class H2EventHandlers:
             self.scheduler.grant()
 
     def _on_trailers(self, event: ev.TrailersReceived) -> None:
-        """WSGI has no request trailers: check them, then let StreamEnded end the body."""
+        """Check the trailers and hand them to the app (``fasth2.request_trailers``);
+        StreamEnded, which follows, ends the body."""
         try:
             validate_request_headers(event.headers, True)
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream.body.trailers.extend(
+                    (name.decode("latin-1"), value.decode("latin-1")) for name, value in event.headers)
         except MalformedHeaders as exc:
             log.debug("stream %d: malformed trailers: %s", event.stream_id, exc)
             self._reset(event.stream_id, ErrorCodes.PROTOCOL_ERROR)

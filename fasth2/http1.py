@@ -36,6 +36,7 @@ log = logging.getLogger("fasth2.error")
 MAX_PIPELINED = 16  # parsed requests waiting for their turn before reading pauses
 MAX_UPGRADE_BODY = 1024 * 1024  # a larger h2c upgrade request is served over HTTP/1.1
 
+_LAST_CHUNK = b"0\r\n\r\n"
 _REASONS = {status.value: status.phrase.encode("latin-1") for status in HTTPStatus}
 _NO_BODY_STATUS = frozenset((204, 304))
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
@@ -58,7 +59,7 @@ class _HeadersTooLarge(Exception):
 class H1Exchange(Exchange):
     """One HTTP/1.x request's response, framed for the wire."""
 
-    __slots__ = ("version", "head", "keep_alive", "_chunked", "_finished", "responded",
+    __slots__ = ("version", "head", "keep_alive", "_chunked", "_finished", "responded", "trailers",
                  "_expect_continue", "environ", "ends_with_close")
 
     def __init__(self, protocol: "H1Protocol", number: int, body, limit: int, version: str,
@@ -72,6 +73,7 @@ class H1Exchange(Exchange):
         self._chunked = False
         self._finished = False
         self.responded = False  # the status line has gone out
+        self.trailers: list | None = None  # for the last chunk (see _on_end_with_trailers)
         self.ends_with_close = False  # HTTP/1.0 body without a length: the close ends it
 
 
@@ -94,13 +96,34 @@ class H1Exchange(Exchange):
         if data:
             out += b"%x\r\n%s\r\n" % (len(data), data) if self._chunked else data
         if end and self._chunked:
-            out += b"0\r\n\r\n"
+            out += _LAST_CHUNK if self.trailers is None else self._trailer_section()
         protocol.write(out)
         if end:
             self._finished = True
             protocol.exchange_finished(self)
         else:  # only non-final pieces are counted (see Exchange.submit)
             protocol.release_when_writable(self, len(data))
+
+    def _on_end_with_trailers(self, headers: list | None, data: bytes, trailers: list) -> None:
+        """Trailers go out in a chunked body's trailer section, to a client that said
+        ``TE: trailers``; otherwise (or with a Content-Length) they are dropped."""
+        if "trailers" in self.environ.get("HTTP_TE", "").lower():
+            self.trailers = trailers
+        self._on_output(headers, data, True)
+
+    def _trailer_section(self) -> bytes:
+        lines = [name + b": " + value for name, value in self.trailers]
+        return b"0\r\n" + b"\r\n".join(lines) + b"\r\n\r\n"
+
+    def _on_informational(self, headers: list) -> None:
+        """A 1xx response ahead of the final one: HTTP/1.1 clients only (RFC 9110
+        §15.2: a server must not send one to an HTTP/1.0 client)."""
+        if self.version != "1.1" or self.responded or self._finished or self.protocol.closed:
+            return
+        status = headers[0][1]
+        lines = [b"HTTP/1.1 " + status + b" " + _REASONS.get(int(status), b"Informational")]
+        lines += [name + b": " + value for name, value in headers[1:]]
+        self.protocol.write(b"\r\n".join(lines) + b"\r\n\r\n")
 
     def _head_block(self, headers: list) -> bytes:
         """Status line and headers, choosing the body framing."""
@@ -277,6 +300,10 @@ class H1Protocol(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
+        if self._receiving is not None:  # after a chunked body: a trailer field
+            self._receiving.body.trailers.append((name.decode("latin-1"), value.decode("latin-1")))
+            self._count_header_bytes(len(name) + len(value) + 32)
+            return
         self._headers.append((name, value))
         if name in _FIELDS_WE_USE:
             self._fields[name] = value
@@ -343,6 +370,7 @@ class H1Protocol(asyncio.Protocol):
                 self._good_host = host
         environ["SERVER_PROTOCOL"] = _PROTOCOLS.get(version) or "HTTP/" + version
         environ["wsgi.input"] = body
+        environ["fasth2.request_trailers"] = body.trailers
         exchange = H1Exchange(self, self._count, body, self.config.stream_buffer_size, version,
                               method == b"HEAD", parser.should_keep_alive() and not self.closing,
                               environ, expect_continue)

@@ -46,7 +46,7 @@ CONNECTION_BLOCKED = 3  # connection window shut or transport paused: wait in th
 class Stream(Exchange):
     """One HTTP/2 stream's response: the hand-off plus flow-controlled sending."""
 
-    __slots__ = ("_pending", "_offset", "_counted", "_app_done", "_finished", "_sender",
+    __slots__ = ("_pending", "_offset", "_counted", "_app_done", "_finished", "_sender", "_trailers",
                  "_wakeup", "_turn", "_poked", "priority", "rfc9218", "sched_queued",
                  "sched_version", "stalled_since")
 
@@ -58,6 +58,7 @@ class Stream(Exchange):
         self._counted = 0  # pending bytes the app thread counts (all but the final piece)
         self._app_done = False  # the app handed over its last piece
         self._finished = False  # END_STREAM sent (or the stream was reset)
+        self._trailers: list | None = None  # sent with END_STREAM after the body
         self._sender: asyncio.Task | None = None
         self._wakeup: asyncio.Future | None = None
         self._turn = False  # the scheduler gave this stream the turn
@@ -99,7 +100,7 @@ class Stream(Exchange):
         try:
             if headers is not None:
                 self._apply_response_priority(headers)
-                headers_only = end and not self._pending
+                headers_only = end and not self._pending and self._trailers is None
                 h2fast.send_headers(conn, self.stream_id, headers, headers_only)
                 self.protocol.flush_soon()
                 if headers_only:
@@ -126,6 +127,21 @@ class Stream(Exchange):
         if outcome == CONNECTION_BLOCKED:
             scheduler.push(self)
         self._start_sender()
+
+    def _on_end_with_trailers(self, headers: list | None, data: bytes, trailers: list) -> None:
+        """The last piece; a trailers HEADERS frame with END_STREAM follows the body."""
+        self._trailers = trailers
+        self._on_output(headers, data, True)
+
+    def _on_informational(self, headers: list) -> None:
+        """A 1xx HEADERS frame (without END_STREAM) ahead of the response."""
+        if self._finished or self.aborted:
+            return
+        try:
+            h2fast.send_headers(self.protocol.conn, self.stream_id, headers, False)
+        except H2Error:  # the connection is closing
+            return
+        self.protocol.flush_soon()
 
     def _apply_response_priority(self, headers: list) -> None:
         """The app may set the response's priority with a ``priority`` header (RFC 9218 §5)."""
@@ -189,7 +205,7 @@ class Stream(Exchange):
                     protocol.release(len(chunk))
                 else:
                     self._offset = start + size
-                last = self._app_done and not pending
+                last = self._app_done and not pending and self._trailers is None
                 pieces = protocol.pieces if size >= ZERO_COPY_MIN else None
                 h2fast.send_data(conn, sid, chunk, start, size, last, pieces)
                 if self._counted:  # counted bytes come first: the final piece is last
@@ -201,7 +217,10 @@ class Stream(Exchange):
                     self._finish()
                     return DONE
             if self._app_done and not self._finished:
-                conn.end_stream(sid)
+                if self._trailers is None:
+                    conn.end_stream(sid)
+                else:  # trailers close the stream instead of an empty DATA frame
+                    h2fast.send_headers(conn, sid, self._trailers, True)
                 protocol.flush_soon()
                 self._finish()
         except H2Error:

@@ -76,13 +76,15 @@ def base_environ(transport, tls: bool, multiprocess: bool = False) -> dict:
 class Response:
     """The response side of one WSGI call: ``start_response``, ``write`` and the body."""
 
-    __slots__ = ("stream", "headers", "headers_sent", "head")
+    __slots__ = ("stream", "headers", "headers_sent", "head", "trailers", "ended")
 
     def __init__(self, stream, head: bool) -> None:
         self.stream = stream
         self.headers: list | None = None  # encoded by start_response, not yet sent
         self.headers_sent = False
         self.head = head  # a HEAD request: send headers only
+        self.trailers: list | None = None  # set by send_trailers, sent after the body
+        self.ended = False  # the last piece went out
 
     def start_response(self, status: str, headers: list, exc_info=None) -> Callable:
         """PEP 3333 ``start_response``: validate and remember the status and headers."""
@@ -96,6 +98,34 @@ class Response:
             raise RuntimeError("start_response() was already called (pass exc_info to replace)")
         self.headers = encode_response_headers(status, headers)
         return self.write
+
+    def early_hints(self, headers: list) -> None:
+        """``wsgi.early_hints``: send a 103 Early Hints response with ``headers`` (e.g.
+        ``[("Link", "</app.css>; rel=preload; as=style")]``) ahead of the final
+        response; any number of times until the response's headers have gone out."""
+        if self.headers_sent:
+            raise RuntimeError("early hints after the response began")
+        # The same checks as a final response's headers (the encoder takes no 1xx).
+        encoded = encode_response_headers("200 OK", headers)
+        encoded[0] = (b":status", b"103")
+        self.stream.inform(encoded)
+
+    def send_trailers(self, headers: list) -> None:
+        """``fasth2.send_trailers`` (also ``gunicorn.http2.send_trailers``): trailer
+        fields to send after the body, e.g. ``[("grpc-status", "0")]``. Call it before
+        the body iterable is exhausted (from a generator, after its last chunk); HTTP/1.1
+        sends them only to a client that said ``TE: trailers``."""
+        if self.ended:
+            raise RuntimeError("trailers after the response ended")
+        self.trailers = encode_response_headers("200 OK", headers)[1:]  # (no :status)
+
+    def _finish(self, headers: list | None, body: bytes) -> None:
+        """The last piece of the response, with the trailers if the app set some."""
+        self.ended = True
+        if self.trailers is None or self.head:
+            self.stream.submit(headers, body, True)
+        else:
+            self.stream.finish_with_trailers(headers, body, self.trailers)
 
     def _take_headers(self) -> list | None:
         if self.headers_sent:
@@ -125,14 +155,14 @@ class Response:
         """Send the app's iterable, then END_STREAM."""
         if type(result) is list or type(result) is tuple:
             body = b"".join(result)  # a TypeError here names a non-bytes item
-            self.stream.submit(self._take_headers(), b"" if self.head else body, True)
+            self._finish(self._take_headers(), b"" if self.head else body)
             return
         for chunk in result:
             if type(chunk) is not bytes:
                 raise TypeError(f"the application yielded {type(chunk).__name__}, not bytes")
             if chunk:
                 self.write(chunk)
-        self.stream.submit(self._take_headers(), b"", True)
+        self._finish(self._take_headers(), b"")
 
     def fail(self) -> None:
         """The app raised: a 500 if nothing went out yet, else reset the stream."""
@@ -151,6 +181,9 @@ def run_app(app: Callable, environ: dict, stream) -> None:
     client abandoned just stops the work quietly. ``OPTIONS *`` never reaches the app.
     """
     response = Response(stream, environ["REQUEST_METHOD"] == "HEAD")
+    environ["wsgi.early_hints"] = response.early_hints  # the key gunicorn uses
+    environ["fasth2.send_trailers"] = environ["gunicorn.http2.send_trailers"] = \
+        response.send_trailers  # (gunicorn's key: apps written for it run unchanged)
     try:
         if stream.aborted:  # reset before a thread got to it: nothing to do
             return

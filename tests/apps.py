@@ -260,6 +260,43 @@ def sleep(environ, start_response):
     return _text(start_response, f"slept {seconds}\n".encode())
 
 
+def hints(environ, start_response):
+    """``n`` 103 Early Hints (a preload link each), then the response; ``late=1``: one
+    more after the body began, which must be refused."""
+    query = _query(environ)
+    for index in range(int(query.get("n", "1"))):
+        environ["wsgi.early_hints"]([("Link", f"</style{index}.css>; rel=preload; as=style")])
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"hinted\n"
+    if query.get("late"):
+        try:
+            environ["wsgi.early_hints"]([("Link", "</late.css>; rel=preload")])
+        except RuntimeError as exc:
+            yield f"refused: {exc}\n".encode()
+
+
+def grpc_like(environ, start_response):
+    """gRPC's shape: length-prefixed messages in (a flag byte, a 4-byte big-endian
+    length, the payload), each answered upper-cased, then a ``grpc-status`` trailer (and
+    ``x-request-trailers``: the request's own, as received). ``key=gunicorn`` sends the
+    trailers through gunicorn's key."""
+    data = _read_all(environ["wsgi.input"])
+    messages = []
+    while data:
+        length = int.from_bytes(data[1:5], "big")
+        messages.append(data[5:5 + length])
+        data = data[5 + length:]
+    key = "gunicorn.http2.send_trailers" if _query(environ).get("key") == "gunicorn" \
+        else "fasth2.send_trailers"
+    start_response("200 OK", [("Content-Type", "application/grpc")])
+    for message in messages:
+        reply = message.upper()
+        yield b"\0" + len(reply).to_bytes(4, "big") + reply
+    received = ";".join(f"{name}={value}" for name, value in environ["fasth2.request_trailers"])
+    environ[key]([("grpc-status", "0"), ("grpc-message", f"{len(messages)} messages"),
+                  ("x-request-trailers", received)])
+
+
 def ident(environ, start_response):
     n = _query(environ).get("n", "")
     return _text(start_response, f"response for {n}\n".encode() * 10)
@@ -271,6 +308,7 @@ ROUTES = {
     "/error-before": error_before, "/error-after": error_after, "/exc-info": exc_info,
     "/bad-status": bad_status, "/bad-header": bad_header, "/lines": lines,
     "/tracked": tracked, "/big": big, "/blob": blob, "/sleep": sleep, "/id": ident,
+    "/hints": hints, "/grpc": grpc_like,
 }
 
 
