@@ -24,6 +24,9 @@ class Exchange:
     __slots__ = ("protocol", "stream_id", "body", "aborted", "_limit", "_buffered",
                  "_drained", "_waiting", "_received")
 
+    #: True where ``send_file`` can hand a file to the kernel (HTTP/1.1 cleartext).
+    can_sendfile = False
+
     def __init__(self, protocol, stream_id: int, body, limit: int) -> None:
         self.protocol = protocol
         #: The HTTP/2 stream id (HTTP/1.1: the request's number on its connection).

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections import deque
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Callable
@@ -22,6 +23,7 @@ import httptools
 from .body import EMPTY_BODY, RequestBody
 from .errors import BadRequest, StreamAborted
 from .exchange import Exchange
+from .files import send_with_sendfile
 from .h1checks import check_head, host_acceptable, origin_form
 from .h1framing import RequestFraming, UpgradeRequested
 from .limits import DRAIN_BYTES, DRAIN_SECONDS, LINGER_SECONDS, declared_too_large
@@ -147,6 +149,50 @@ class H1Exchange(Exchange):
         elif self.version == "1.0":
             lines.append(b"connection: keep-alive")
         return b"\r\n".join(lines) + b"\r\n\r\n"
+
+    @property
+    def can_sendfile(self) -> bool:
+        """Cleartext: the socket takes the file's bytes as they are."""
+        return not self.protocol.config.tls
+
+    def send_file(self, headers: list, fd: int, offset: int, count: int) -> None:
+        """*App thread*: the response head, then ``count`` bytes of the file ``fd`` from
+        ``offset`` with os.sendfile (see files.py); the exchange then ends."""
+        if self.aborted:
+            raise StreamAborted("the client went away")
+        ready = threading.Event()
+        socket_fd: list[int] = []
+        self.protocol.call_from_thread(self._head_for_sendfile, headers, ready, socket_fd)
+        stall = self.protocol.config.write_stall_timeout
+        if not ready.wait(stall) or not socket_fd:
+            raise StreamAborted("the connection closed before the file could be sent")
+        try:
+            calls = send_with_sendfile(socket_fd[0], fd, offset, count, stall,
+                                       lambda: self.aborted)
+        except StreamAborted:
+            self.reset_from_app(0)  # part of the body went out: close the connection
+            raise
+        log.debug("sendfile: %d bytes in %d calls", count, calls)
+        self.protocol.call_from_thread(self._on_output, None, b"", True)
+
+    def _head_for_sendfile(self, headers: list, ready: threading.Event, socket_fd: list) -> None:
+        if self._finished or self.protocol.closed:
+            ready.set()
+            return
+        self.protocol.write(self._head_block(headers))
+        self.responded = True
+        self._when_flushed(ready, socket_fd)
+
+    def _when_flushed(self, ready: threading.Event, socket_fd: list) -> None:
+        """Let the app's thread write to the socket once the transport holds nothing."""
+        transport = self.protocol.transport
+        if self._finished or self.protocol.closed or transport.is_closing():
+            ready.set()
+        elif transport.get_write_buffer_size() == 0:
+            socket_fd.append(transport.get_extra_info("socket").fileno())
+            ready.set()
+        else:
+            self.protocol.loop.call_later(0.001, self._when_flushed, ready, socket_fd)
 
     def reset(self, error_code: int) -> None:
         """The app failed mid-body: the only honest signal left is closing the connection."""

@@ -18,6 +18,7 @@ from h2.errors import ErrorCodes
 
 from ._version import VERSION
 from .errors import StreamAborted
+from .files import FileWrapper, declared_length
 from .speedups import encode_response_headers
 from .tls import client_certificate_environ
 
@@ -58,6 +59,7 @@ def base_environ(transport, tls: bool, multiprocess: bool = False) -> dict:
         "wsgi.multiprocess": multiprocess,
         "wsgi.run_once": False,
         "wsgi.input_terminated": True,
+        "wsgi.file_wrapper": FileWrapper,
         "SERVER_SOFTWARE": SERVER_SOFTWARE,
         "SERVER_PROTOCOL": "HTTP/2",
         "SERVER_NAME": str(server[0]),
@@ -153,6 +155,9 @@ class Response:
 
     def send_body(self, result) -> None:
         """Send the app's iterable, then END_STREAM."""
+        if type(result) is FileWrapper:
+            self._send_file(result)
+            return
         if type(result) is list or type(result) is tuple:
             body = b"".join(result)  # a TypeError here names a non-bytes item
             self._finish(self._take_headers(), b"" if self.head else body)
@@ -162,6 +167,32 @@ class Response:
                 raise TypeError(f"the application yielded {type(chunk).__name__}, not bytes")
             if chunk:
                 self.write(chunk)
+        self._finish(self._take_headers(), b"")
+
+    def _send_file(self, wrapper: FileWrapper) -> None:
+        """A ``wsgi.file_wrapper`` response: sendfile where the connection allows,
+        else the file in blocks; never past the declared Content-Length."""
+        if self.headers is None:
+            raise RuntimeError("the application returned a body before calling start_response()")
+        length = None if self.headers_sent else declared_length(self.headers)
+        if self.head:
+            self._finish(self._take_headers(), b"")
+            return
+        regular = None if self.headers_sent or not self.stream.can_sendfile else wrapper.regular_file()
+        if regular is not None:
+            fd, offset, available = regular
+            headers = self.headers
+            if length is None:
+                length = available
+                headers = headers + [(b"content-length", b"%d" % available)]
+            elif length > available:
+                raise ValueError(f"Content-Length {length} is more than the file's {available} "
+                                 "bytes from its position")
+            self.headers_sent = self.ended = True
+            self.stream.send_file(headers, fd, offset, length)
+            return
+        for block in wrapper.blocks(length):
+            self.write(block)
         self._finish(self._take_headers(), b"")
 
     def fail(self) -> None:
