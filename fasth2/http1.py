@@ -33,6 +33,10 @@ from .wsgi import base_environ, run_app
 if TYPE_CHECKING:
     from .server import Server
 
+#: ``(transport, HTTP2-Settings, h2-style request headers, request body, bytes after)``:
+#: what an HTTP/1.1 connection hands to HTTP/2 when it upgrades to h2c.
+UpgradeToH2c = Callable[[asyncio.Transport, bytes, list, bytes, bytes], None]
+
 log = logging.getLogger("fasth2.error")
 
 MAX_PIPELINED = 16  # parsed requests waiting for their turn before reading pauses
@@ -217,10 +221,10 @@ class H1Protocol(asyncio.Protocol):
                  "closed", "closing", "write_paused", "_queue", "_current", "_receiving",
                  "_count", "_unreleased", "_body_buffered", "_reading_paused",
                  "_last_activity", "_request_started", "_paused_since", "_environ",
-                 "_upgrade_buffer", "_drop_left", "_drop_until", "_lingering", "_url", "_good_host",
+                 "_upgrade_buffer", "_upgrade_to_h2c", "_drop_left", "_drop_until", "_lingering", "_url", "_good_host",
                  "_headers", "_fields", "_header_bytes", "_upgrade", "_replay")
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: "Server", upgrade_to_h2c: UpgradeToH2c | None = None) -> None:
         self.server = server
         self.config = server.config
         self.loop: asyncio.AbstractEventLoop = server.loop
@@ -246,6 +250,8 @@ class H1Protocol(asyncio.Protocol):
         self._paused_since = 0.0
         self._environ: dict = {}
         self._upgrade_buffer: bytearray | None = None  # after an h2c upgrade request
+        #: Hands the transport to HTTP/2 (see selector.py); None: no h2c upgrades.
+        self._upgrade_to_h2c = upgrade_to_h2c
         self._good_host = "\0"  # the last Host value found valid (none yet)
         #: Bytes still to drop of a body the app left unread (None: not dropping).
         self._drop_left: int | None = None
@@ -459,7 +465,8 @@ class H1Protocol(asyncio.Protocol):
 
     def _can_upgrade_to_h2c(self, fields: dict, length: bytes) -> bool:
         """RFC 7540 §3.2: cleartext, ``Upgrade: h2c``, HTTP2-Settings, a sized body."""
-        return (not self.config.tls and b"http2-settings" in fields
+        return (self._upgrade_to_h2c is not None and not self.config.tls
+                and b"http2-settings" in fields
                 and fields.get(b"upgrade", b"").strip().lower() == b"h2c"
                 and b"transfer-encoding" not in fields
                 and length.isdigit() and int(length) <= MAX_UPGRADE_BODY
@@ -681,16 +688,11 @@ class H1Protocol(asyncio.Protocol):
         buffered = self._upgrade_buffer
         if len(buffered) < length:
             return  # wait for the rest of the body (at most MAX_UPGRADE_BODY)
-        from .protocol import H2Protocol  # imported late: protocol.py needs nothing of ours
-
         body, rest = bytes(buffered[:length]), bytes(buffered[length:])
         self.write(b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n")
         self.server.connections.discard(self)
         self.closed = True  # this object is done; the transport now belongs to HTTP/2
-        h2 = H2Protocol(self.server)
-        self.transport.set_protocol(h2)
-        if h2.connection_upgraded(self.transport, settings, headers, body) and rest:
-            h2.data_received(rest)
+        self._upgrade_to_h2c(self.transport, settings, headers, body, rest)
 
     # -- graceful shutdown --------------------------------------------------------
 

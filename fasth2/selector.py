@@ -10,6 +10,7 @@ of the preface, the selector waits for more.
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import TYPE_CHECKING
 
 from .http1 import H1Protocol
@@ -19,6 +20,17 @@ if TYPE_CHECKING:
     from .server import Server
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+
+def switch_to_h2c(server: "Server", transport: asyncio.Transport, settings: bytes,
+                  headers: list, body: bytes, rest: bytes) -> None:
+    """An HTTP/1.1 connection upgraded to h2c (RFC 7540 §3.2, after the 101): HTTP/2
+    takes the transport, the upgrading request becomes stream 1, and the bytes that
+    followed it are HTTP/2's. Here rather than in http1.py, which knows no HTTP/2."""
+    h2 = H2Protocol(server)
+    transport.set_protocol(h2)
+    if h2.connection_upgraded(transport, settings, headers, body) and rest:
+        h2.data_received(rest)
 
 
 class ProtocolSelector(asyncio.Protocol):
@@ -39,8 +51,10 @@ class ProtocolSelector(asyncio.Protocol):
             return
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
-            protocol = H2Protocol if ssl_object.selected_alpn_protocol() == "h2" else H1Protocol
-            self._hand_over(protocol, b"")
+            if ssl_object.selected_alpn_protocol() == "h2":
+                self._hand_over(H2Protocol, b"")
+            else:
+                self._hand_over(H1Protocol, b"")  # (no h2c over TLS)
         else:
             self.server.connections.add(self)
 
@@ -50,8 +64,11 @@ class ProtocolSelector(asyncio.Protocol):
         buffered = self._buffer
         if len(buffered) < len(PREFACE) and PREFACE.startswith(buffered):
             return  # still could be either
-        self._hand_over(BufferedH2Protocol if buffered.startswith(b"PRI") else H1Protocol,
-                        buffered)
+        if buffered.startswith(b"PRI"):
+            self._hand_over(BufferedH2Protocol, buffered)
+        else:
+            self._hand_over(partial(H1Protocol, upgrade_to_h2c=partial(switch_to_h2c, self.server)),
+                            buffered)
 
     def _hand_over(self, protocol_class, data: bytes) -> None:
         self.server.connections.discard(self)
