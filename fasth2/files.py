@@ -42,24 +42,17 @@ class FileWrapper:
         self.block_size = block_size
 
     def __iter__(self) -> Iterator[bytes]:
-        read = self.filelike.read
-        while True:
-            block = read(self.block_size)
-            if not block:
-                return
-            yield block
+        return self.blocks(None)
 
     def blocks(self, limit: int | None) -> Iterator[bytes]:
         """The file's blocks, ``limit`` bytes at most (None: to the end)."""
-        if limit is None:
-            yield from self
-            return
         read = self.filelike.read
-        while limit > 0:
-            block = read(min(self.block_size, limit))
+        while limit is None or limit > 0:
+            block = read(self.block_size if limit is None else min(self.block_size, limit))
             if not block:
                 return
-            limit -= len(block)
+            if limit is not None:
+                limit -= len(block)
             yield block
 
     def regular_file(self) -> tuple[int, int, int] | None:

@@ -17,7 +17,6 @@ gunicorn is an optional dependency: ``pip install 'fasth2[gunicorn]'``.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
 
@@ -26,6 +25,7 @@ from gunicorn.workers.base import Worker as GunicornWorker
 from .config import Config
 from .listeners import Listener
 from .server import Server, run
+from .worker import keep_beating
 
 #: gunicorn's own default for ``threads``: taken to mean "not chosen".
 GUNICORN_DEFAULT_THREADS = 1
@@ -74,7 +74,6 @@ class Worker(GunicornWorker):
             on_started=self._started)
 
     def _started(self, server: Server) -> None:
-        self._server = server
         loop = server.loop
         if self.max_requests != sys.maxsize:
             server.request_limit = self.max_requests  # gunicorn added the jitter
@@ -84,14 +83,4 @@ class Worker(GunicornWorker):
         loop.add_signal_handler(signal.SIGUSR1, self.log.reopen_files)
         loop.add_signal_handler(signal.SIGHUP, lambda: None)  # the arbiter's signal
         loop.add_signal_handler(signal.SIGWINCH, lambda: None)
-        self._interval = max(0.1, min(1.0, self.timeout / 4)) if self.timeout else 1.0
-        self._beat()
-
-    def _beat(self) -> None:
-        """Tell the arbiter this worker's loop runs; stop if the arbiter is gone."""
-        self.notify()
-        server = self._server
-        if not server.stopping and os.getppid() != self.ppid:
-            self.log.warning("Worker %d: the arbiter is gone; shutting down", os.getpid())
-            server.stop()
-        server.loop.call_later(self._interval, self._beat)
+        keep_beating(server, self.notify, self.ppid, self.timeout, "arbiter")

@@ -33,9 +33,9 @@ from .wsgi import base_environ, run_app
 if TYPE_CHECKING:
     from .server import Server
 
-#: ``(transport, HTTP2-Settings, h2-style request headers, request body, bytes after)``:
-#: what an HTTP/1.1 connection hands to HTTP/2 when it upgrades to h2c.
-UpgradeToH2c = Callable[[asyncio.Transport, bytes, list, bytes, bytes], None]
+#: ``(server, transport, HTTP2-Settings, h2-style request headers, request body, bytes
+#: after)``: what an HTTP/1.1 connection hands to HTTP/2 when it upgrades to h2c.
+UpgradeToH2c = Callable[["Server", asyncio.Transport, bytes, list, bytes, bytes], None]
 
 log = logging.getLogger("fasth2.error")
 
@@ -56,6 +56,11 @@ def error_response(status: int, text: str) -> bytes:
     body = (text + "\n").encode()
     return (b"HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n"
             b"connection: close\r\n\r\n" % (status, _REASONS[status], len(body))) + body
+
+
+def _field_lines(fields: list) -> bytes:
+    """``name: value`` lines, each ending in CRLF (a head's or a trailer section's)."""
+    return b"".join(name + b": " + value + b"\r\n" for name, value in fields)
 
 
 class _HeadersTooLarge(Exception):
@@ -118,8 +123,7 @@ class H1Exchange(Exchange):
         self._on_output(headers, data, True)
 
     def _trailer_section(self) -> bytes:
-        lines = [name + b": " + value for name, value in self.trailers]
-        return b"0\r\n" + b"\r\n".join(lines) + b"\r\n\r\n"
+        return b"0\r\n" + _field_lines(self.trailers) + b"\r\n"
 
     def _on_informational(self, headers: list) -> None:
         """A 1xx response ahead of the final one: HTTP/1.1 clients only (RFC 9110
@@ -127,9 +131,8 @@ class H1Exchange(Exchange):
         if self.version != "1.1" or self.responded or self._finished or self.protocol.closed:
             return
         status = headers[0][1]
-        lines = [b"HTTP/1.1 " + status + b" " + _REASONS.get(int(status), b"Informational")]
-        lines += [name + b": " + value for name, value in headers[1:]]
-        self.protocol.write(b"\r\n".join(lines) + b"\r\n\r\n")
+        self.protocol.write(b"HTTP/1.1 " + status + b" " + _REASONS.get(int(status), b"Informational")
+                            + b"\r\n" + _field_lines(headers[1:]) + b"\r\n")
 
     def _head_block(self, headers: list) -> bytes:
         """Status line and headers, choosing the body framing."""
@@ -692,7 +695,7 @@ class H1Protocol(asyncio.Protocol):
         self.write(b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n")
         self.server.connections.discard(self)
         self.closed = True  # this object is done; the transport now belongs to HTTP/2
-        self._upgrade_to_h2c(self.transport, settings, headers, body, rest)
+        self._upgrade_to_h2c(self.server, self.transport, settings, headers, body, rest)
 
     # -- graceful shutdown --------------------------------------------------------
 

@@ -33,6 +33,10 @@ def switch_to_h2c(server: "Server", transport: asyncio.Transport, settings: byte
         h2.data_received(rest)
 
 
+# HTTP/1.x on cleartext, able to upgrade to h2c (made once, not per connection).
+_CLEARTEXT_HTTP1 = partial(H1Protocol, upgrade_to_h2c=switch_to_h2c)
+
+
 class ProtocolSelector(asyncio.Protocol):
     """The first protocol of every connection; replaces itself on the transport."""
 
@@ -67,8 +71,7 @@ class ProtocolSelector(asyncio.Protocol):
         if buffered.startswith(b"PRI"):
             self._hand_over(BufferedH2Protocol, buffered)
         else:
-            self._hand_over(partial(H1Protocol, upgrade_to_h2c=partial(switch_to_h2c, self.server)),
-                            buffered)
+            self._hand_over(_CLEARTEXT_HTTP1, buffered)
 
     def _hand_over(self, protocol_class, data: bytes) -> None:
         self.server.connections.discard(self)

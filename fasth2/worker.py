@@ -126,7 +126,7 @@ class _Watch:
         self.slot = slot
         self.parent_pid = parent_pid
         self.request_limit = request_limit
-        self.interval = min(HEARTBEAT, timeout / 4) if timeout else HEARTBEAT
+        self.timeout = timeout
         self.server: Server | None = None
 
     def start(self, server: Server) -> None:
@@ -140,16 +140,25 @@ class _Watch:
             server.loop.add_signal_handler(signum, lambda: None)
         server.loop.add_signal_handler(RETIRE_SIGNAL, self._retire)
         self.slot.beat(WorkerSlot.SERVING)
-        server.loop.call_later(self.interval, self._tick)
+        keep_beating(server, self.slot.beat, self.parent_pid, self.timeout, "supervisor")
 
     def _retire(self) -> None:
         log.info("Worker %d retiring: its connections close as they go idle", os.getpid())
         self.server.retire()
 
-    def _tick(self) -> None:
-        server = self.server
-        self.slot.beat()
-        if not server.stopping and os.getppid() != self.parent_pid:
-            log.warning("Worker %d: the supervisor is gone; shutting down", os.getpid())
+
+def keep_beating(server: Server, beat: Callable[[], None], parent_pid: int, timeout: float,
+                 parent: str) -> None:
+    """Call ``beat()`` now and every HEARTBEAT seconds (a quarter of a shorter
+    ``timeout``) while the loop runs, and stop the server gracefully once the process
+    ``parent_pid`` (the supervisor, or gunicorn's arbiter) is gone."""
+    interval = min(HEARTBEAT, timeout / 4) if timeout else HEARTBEAT
+
+    def tick() -> None:
+        beat()
+        if not server.stopping and os.getppid() != parent_pid:
+            log.warning("Worker %d: the %s is gone; shutting down", os.getpid(), parent)
             server.stop()
-        server.loop.call_later(self.interval, self._tick)
+        server.loop.call_later(interval, tick)
+
+    tick()

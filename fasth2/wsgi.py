@@ -75,6 +75,12 @@ def base_environ(transport, tls: bool, multiprocess: bool = False) -> dict:
     return environ
 
 
+def _encode_fields(headers: list) -> list:
+    """Checked and encoded as a final response's headers are, without ``:status`` (the
+    encoder takes no 1xx status, and trailers have none)."""
+    return encode_response_headers("200 OK", headers)[1:]
+
+
 class Response:
     """The response side of one WSGI call: ``start_response``, ``write`` and the body."""
 
@@ -107,10 +113,7 @@ class Response:
         response; any number of times until the response's headers have gone out."""
         if self.headers_sent:
             raise RuntimeError("early hints after the response began")
-        # The same checks as a final response's headers (the encoder takes no 1xx).
-        encoded = encode_response_headers("200 OK", headers)
-        encoded[0] = (b":status", b"103")
-        self.stream.inform(encoded)
+        self.stream.inform([(b":status", b"103"), *_encode_fields(headers)])
 
     def send_trailers(self, headers: list) -> None:
         """``fasth2.send_trailers`` (also ``gunicorn.http2.send_trailers``): trailer
@@ -119,7 +122,7 @@ class Response:
         sends them only to a client that said ``TE: trailers``."""
         if self.ended:
             raise RuntimeError("trailers after the response ended")
-        self.trailers = encode_response_headers("200 OK", headers)[1:]  # (no :status)
+        self.trailers = _encode_fields(headers)
 
     def _finish(self, headers: list | None, body: bytes) -> None:
         """The last piece of the response, with the trailers if the app set some."""

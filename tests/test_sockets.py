@@ -17,13 +17,6 @@ from .helpers import ROOT, run_client
 APP = "tests.process_apps:app"
 
 
-def wait_for_file(path, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while not os.path.exists(path) and time.monotonic() < deadline:
-        time.sleep(0.02)
-    return os.path.exists(path)
-
-
 def curl_unix(path, *flags: str) -> bytes:
     result = run_client("curl", "-sS", "--unix-socket", str(path), *flags, "http://localhost/pid")
     assert result.returncode == 0, result.stderr
