@@ -596,13 +596,14 @@ cdef void _check_field(bytes name, bytes value) except *:
 
 
 def validate_request_headers(list headers, bint trailers=False):
-    """Raise MalformedHeaders unless a request (or trailer) header block is well-formed.
+    """Raise MalformedHeaders unless a request (or trailer) header block is well-formed;
+    return its ``priority`` field (None without one).
 
     See ``fasth2._speedups_py.validate_request_headers`` for the full contract.
     """
     cdef int seen = 0, bit
     cdef bint seen_regular = False
-    cdef object method = None, authority = None, host = None
+    cdef object method = None, authority = None, host = None, priority = None
     cdef bytes name, value
     cdef object pair
     for pair in headers:
@@ -634,10 +635,12 @@ def validate_request_headers(list headers, bint trailers=False):
             if host is not None:
                 raise MalformedHeaders("several Host headers")
             host = value
+        elif name == b"priority":
+            priority = value if priority is None else priority + b", " + value
     if trailers:
         if seen:
             raise MalformedHeaders("pseudo-headers in trailers")
-        return
+        return None
     if not seen & P_METHOD:
         raise MalformedHeaders("missing :method")
     connect = method == b"CONNECT"
@@ -654,6 +657,7 @@ def validate_request_headers(list headers, bint trailers=False):
         raise MalformedHeaders("neither :authority nor Host")
     if authority is not None and host is not None and authority != host:
         raise MalformedHeaders(":authority and Host differ")
+    return priority
 
 
 cdef inline void _write_frame_header(unsigned char *target, Py_ssize_t size, unsigned char kind,

@@ -454,8 +454,10 @@ class FrameScanner:
 _PSEUDO_HEADERS = frozenset((b":method", b":scheme", b":authority", b":path", b":status", b":protocol"))
 
 
-def validate_request_headers(headers: list, trailers: bool = False) -> None:
-    """Raise MalformedHeaders unless a request (or trailer) header block is well-formed.
+def validate_request_headers(headers: list, trailers: bool = False) -> bytes | None:
+    """Raise MalformedHeaders unless a request (or trailer) header block is well-formed;
+    return its ``priority`` field (RFC 9218; several lines joined with ", "), None
+    without one (and always for trailers).
 
     The same checks, in the same cases, as h2's ``validate_headers`` for a server's
     inbound headers (RFC 9113 §8.2 and §8.3): field name and value characters,
@@ -465,7 +467,7 @@ def validate_request_headers(headers: list, trailers: bool = False) -> None:
     """
     seen_pseudo = set()
     seen_regular = False
-    method = authority = host = None
+    method = authority = host = priority = None
     for name, value in headers:
         if not name:
             raise MalformedHeaders("empty header name")
@@ -506,15 +508,18 @@ def validate_request_headers(headers: list, trailers: bool = False) -> None:
             if host is not None:
                 raise MalformedHeaders("several Host headers")
             host = value
+        elif name == b"priority":
+            priority = value if priority is None else priority + b", " + value
     if trailers:
         if seen_pseudo:
             raise MalformedHeaders("pseudo-headers in trailers")
-        return
+        return None
     _check_request_pseudo_headers(seen_pseudo, method)
     if authority is None and host is None:
         raise MalformedHeaders("neither :authority nor Host")
     if authority is not None and host is not None and authority != host:
         raise MalformedHeaders(":authority and Host differ")
+    return priority
 
 
 def _check_request_pseudo_headers(seen: set, method) -> None:

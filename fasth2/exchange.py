@@ -1,151 +1,162 @@
-"""The hand-off of one response from the app's thread to the event loop.
+"""One request and its response: the object a protocol and a gateway share.
 
-Strategy: the app's thread hands each piece of output (headers, a body chunk, the end)
-to the loop with one ``call_soon_threadsafe`` and counts it as buffered; past the
-buffer limit it waits until the loop has sent enough, so a slow client slows the app
-instead of growing memory. HTTP/2 streams and HTTP/1.1 exchanges share this and differ
-only in how ``_on_output`` puts the pieces on the wire.
+Strategy: this is the seam between the protocols (HTTP/2 in stream.py, HTTP/1.1 in
+http1.py) and the gateway that runs the app (gateway.py). The protocol creates one
+``Exchange`` per request, feeds it the request body (``request_data``,
+``request_trailers``, ``request_end``) and says when it is abandoned (``abort``); the
+gateway answers with the events of events.py through ``send``, which the protocol's
+*wire* (its per-request writer) puts into frames or bytes. Everything here runs on the
+event loop; nothing assumes a thread, so the WSGI gateway adds its own hand-off
+(handoff.py) and an ASGI one could await. On the way the exchange records what the
+access log and metrics need: the status, the body bytes delivered and received, when
+it started and ended, and how (events.py: complete, client reset, server reset,
+connection closed).
 """
 
 from __future__ import annotations
 
-import threading
+import time
+from typing import Callable
 
-from .errors import StreamAborted
+from .events import COMPLETE, CONNECTION_CLOSED, Data, Informational, Reset, Response, Trailers
+
+monotonic = time.monotonic
 
 
 class Exchange:
-    """One request/response exchange, shared by the loop and the app thread.
+    """One request/response exchange on an HTTP/2 stream or an HTTP/1.x connection."""
 
-    Methods marked *app thread* may be called from the WSGI worker; every other method
-    runs on the event loop.
-    """
+    __slots__ = ("stream_id", "http_version", "headers", "wire", "body", "response_headers",
+                 "bytes_sent", "bytes_received", "started", "ended", "outcome", "aborted",
+                 "app_waiting", "on_drained", "on_aborted")
 
-    __slots__ = ("protocol", "stream_id", "body", "aborted", "_limit", "_buffered",
-                 "_drained", "_waiting", "_received")
-
-    #: True where ``send_file`` can hand a file to the kernel (HTTP/1.1 cleartext).
-    can_sendfile = False
-
-    def __init__(self, protocol, stream_id: int, body, limit: int) -> None:
-        self.protocol = protocol
-        #: The HTTP/2 stream id (HTTP/1.1: the request's number on its connection).
+    def __init__(self, wire, stream_id: int, http_version: str, headers: list) -> None:
+        #: The protocol's writer for this exchange (stream.Stream, http1.H1Response).
+        self.wire = wire
+        #: The HTTP/2 stream id (HTTP/1.x: the request's number on its connection).
         self.stream_id = stream_id
-        #: The request body (``wsgi.input``).
-        self.body = body
-        #: Set when the client reset the stream or the connection went away.
+        #: "2", "1.1" or "1.0".
+        self.http_version = http_version
+        #: The request head, h2-style: ``(name, value)`` bytes, pseudo-headers first.
+        self.headers = headers
+        #: The gateway's receiver of the request body (feed, end, abort, trailers,
+        #: ended, reader_waiting): ``wsgi.input`` for the WSGI gateway.
+        self.body = None
+        #: The final response's encoded headers once sent (``:status`` first).
+        self.response_headers: list | None = None
+        self.bytes_sent = 0  # response body bytes handed to the transport
+        self.bytes_received = 0  # request body bytes received
+        self.started = monotonic()
+        self.ended = 0.0
+        #: How it ended (events.py), None while in progress.
+        self.outcome: str | None = None
+        #: Set (before ``on_aborted`` runs) when the response was abandoned.
         self.aborted = False
-        self._limit = limit
-        self._buffered = 0  # streamed bytes handed over by the app and not yet sent
-        # Created by the app thread on its first streamed (non-final) piece: most
-        # responses are one final piece and never need it.
-        self._drained: threading.Condition | None = None
-        self._waiting = False  # the app thread sleeps on _drained
-        self._received = 0  # request body bytes so far
+        #: Set by the gateway while the app waits for the client to take its output.
+        self.app_waiting = False
+        #: Called with a byte count as response body bytes leave our buffers.
+        self.on_drained: Callable[[int], None] | None = None
+        #: Called once if the exchange is abandoned (reset, or the connection ended).
+        self.on_aborted: Callable[[], None] | None = None
 
-    # -- the app thread's side ----------------------------------------------------
+    @property
+    def status(self) -> int:
+        """The final response's status code; 0 until it was sent."""
+        headers = self.response_headers
+        return 0 if headers is None else int(headers[0][1])
 
-    def submit(self, headers: list | None, data: bytes, end: bool) -> None:
-        """*App thread*: hand response headers and/or body bytes to the loop.
+    # -- the gateway's side (on the loop) ---------------------------------------
 
-        Blocks while more than the buffer limit is waiting to be sent; raises
-        StreamAborted if the exchange was abandoned. The final piece (``end``) never
-        blocks.
-        """
-        if self.aborted:
-            raise StreamAborted("the client went away")
-        if data:
-            self._produced(len(data))
-        if end:  # the final piece is not counted: nobody waits for it to drain
-            self.protocol.call_from_thread(self._on_output, headers, data, True)
-            return
-        drained = self._drained
-        if drained is None:
-            drained = self._drained = threading.Condition(threading.Lock())
-        with drained:
-            self._buffered += len(data)
-        self.protocol.call_from_thread(self._on_output, headers, data, False)
-        if self._buffered <= self._limit:
-            return
-        with drained:
-            self._waiting = True
-            while self._buffered > self._limit and not self.aborted:
-                self._drained.wait()
-            self._waiting = False
-        if self.aborted:
-            raise StreamAborted("the client went away")
+    def send(self, event) -> None:
+        """Put a response event (events.py) on the wire. Body bytes must have been
+        ``reserve``d by whoever produced them."""
+        kind = type(event)
+        if kind is Response:
+            self.response_headers = event.headers
+            self.wire.respond(event.headers, event.data, event.end)
+        elif kind is Data:
+            self.wire.respond(None, event.data, event.end)
+        elif kind is Trailers:
+            self.wire.end_with_trailers(event.fields)
+        elif kind is Informational:
+            self.wire.inform(event.headers)
+        elif kind is Reset:
+            self.wire.reset(event.code)
+        else:
+            raise TypeError(f"not a response event: {event!r}")
 
-    def finish_with_trailers(self, headers: list | None, data: bytes, trailers: list) -> None:
-        """*App thread*: the final piece, followed by trailer fields."""
-        if self.aborted:
-            raise StreamAborted("the client went away")
-        if data:
-            self._produced(len(data))
-        self.protocol.call_from_thread(self._on_end_with_trailers, headers, data, trailers)
+    def reserve(self, size: int) -> None:
+        """*Any thread*: ``size`` response bytes are about to be handed over (HTTP/2
+        counts them against the connection's response memory from this moment)."""
+        self.wire.reserve(size)
 
-    def inform(self, headers: list) -> None:
-        """*App thread*: send an informational (1xx) response ahead of the final one."""
-        if self.aborted:
-            raise StreamAborted("the client went away")
-        self.protocol.call_from_thread(self._on_informational, headers)
-
-    def reset_from_app(self, error_code: int) -> None:
-        """*App thread*: the app failed mid-body; abandon the response on the wire."""
-        self.protocol.call_from_thread(self.reset, error_code)
-
-    # -- the loop's side ----------------------------------------------------------
-
-    def body_allowed(self, size: int, limit: int | None) -> bool:
-        """Count ``size`` more request body bytes; False once past ``limit``."""
-        self._received += size
-        return limit is None or self._received <= limit
-
-    def _produced(self, size: int) -> None:
-        """*App thread*: the app handed over ``size`` more bytes (before the loop has
-        them). Nothing to do by default; HTTP/2 counts them against its budgets."""
-
-    def _on_output(self, headers: list | None, data: bytes, end: bool) -> None:
-        raise NotImplementedError
-
-    def _on_end_with_trailers(self, headers: list | None, data: bytes, trailers: list) -> None:
-        """The final piece, then the trailers (where the protocol and client take them)."""
-        raise NotImplementedError
-
-    def _on_informational(self, headers: list) -> None:
-        """Put a 1xx response on the wire (if the protocol and the client take one)."""
-        raise NotImplementedError
-
-    def reset(self, error_code: int) -> None:
-        """Abandon the response towards the client (RST_STREAM, or closing HTTP/1.1)."""
-        raise NotImplementedError
-
-    def _release(self, size: int) -> None:
-        """Count ``size`` streamed bytes as sent; wake the app thread below the limit.
-
-        Callers pass only bytes of non-final pieces (see ``submit``).
-        """
-        drained = self._drained
-        with drained:
-            self._buffered -= size
-            if self._waiting and self._buffered <= self._limit:
-                drained.notify()
+    def consumed(self, size: int) -> None:
+        """The app consumed ``size`` request body bytes: the client may send more."""
+        self.wire.credit(size)
 
     def stuck_on_client(self, now: float, last_sent: float, last_received: float) -> float:
-        """Seconds the app thread has waited on the client: to read what was sent
-        (blocked sending, since ``last_sent``) or to send the body (blocked reading,
-        since ``last_received``); 0 if it waits on neither. Read on the loop without
-        the locks: a stale answer only shifts a shedding decision by one check."""
-        if self._waiting:
+        """Seconds the app has waited on the client: to take what was sent (since
+        ``last_sent``) or to send the body (since ``last_received``); 0 if neither.
+        Read without locks: a stale answer only shifts a shedding decision by one check."""
+        if self.app_waiting:
             return now - last_sent
         if self.body.reader_waiting:
             return now - last_received
         return 0.0
 
-    def _abandon(self) -> None:
-        """Mark the exchange aborted and wake an app thread waiting to send."""
-        self.aborted = True  # set first: an app thread creating _drained now sees it
-        drained = self._drained
+    # -- the protocol's side ------------------------------------------------------
+
+    def request_data(self, data, size: int, limit: int | None) -> bool:
+        """Body bytes arrived (bytes, or a list of payloads of ``size`` bytes in all);
+        False (and nothing fed) once the body passes ``limit``."""
+        self.bytes_received += size
+        if limit is not None and self.bytes_received > limit:
+            return False
+        self.body.feed(data)
+        return True
+
+    def request_trailers(self, fields: list) -> None:
+        """The request's trailer fields (byte pairs) arrived, before its end."""
+        self.body.trailers.extend(
+            (name.decode("latin-1"), value.decode("latin-1")) for name, value in fields)
+
+    def request_end(self) -> None:
+        """The request body is complete."""
+        self.body.end()
+
+    @property
+    def request_ended(self) -> bool:
+        """True once the whole request body has arrived."""
+        return self.body.ended
+
+    def discard_body(self) -> int:
+        """Nobody will read the rest of the body (the response is done, or abandoned);
+        the unread byte count is returned for the caller to acknowledge."""
+        return self.body.abort()
+
+    def delivered(self, size: int) -> None:
+        """``size`` response body bytes left our buffers for the transport."""
+        self.bytes_sent += size
+        drained = self.on_drained
         if drained is not None:
-            with drained:
-                self._buffered = 0
-                drained.notify_all()
+            drained(size)
+
+    def complete(self) -> None:
+        """The whole response is out."""
+        if self.outcome is None:
+            self.outcome = COMPLETE
+            self.ended = monotonic()
+        self.on_drained = self.on_aborted = None  # (they refer back to the gateway's side)
+
+    def abort(self, outcome: str = CONNECTION_CLOSED) -> None:
+        """The response is abandoned (``outcome`` says why): stop the app's work."""
+        if self.aborted:
+            return
+        self.aborted = True
+        if self.outcome is None:
+            self.outcome = outcome
+            self.ended = monotonic()
+        self.body.abort()
+        if self.on_aborted is not None:
+            self.on_aborted()
+        self.on_drained = self.on_aborted = None

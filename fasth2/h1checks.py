@@ -24,15 +24,6 @@ _SCHEME = re.compile(rb"[A-Za-z][A-Za-z0-9+\-.]*")
 host_is_valid = _AUTHORITY.fullmatch
 
 
-def host_acceptable(host: str | None, version: str) -> bool:
-    """The Host check on a built environ: ``HTTP_HOST`` holds one valid authority (two
-    Host lines were joined with ", ", which no authority holds), or is missing from an
-    HTTP/1.0 request."""
-    if host is None:
-        return version == "1.0"
-    return host_is_valid(host.encode("latin-1")) is not None
-
-
 def check_head(version: str, hosts: list, fields: dict) -> None:
     """Raise BadRequest unless the head's version and fields are acceptable.
 

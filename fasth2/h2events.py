@@ -1,7 +1,7 @@
 """What an HTTP/2 connection does with each of h2's events: one handler per event type.
 
 ``H2EventHandlers`` is the half of ``H2Protocol`` (protocol.py) that reacts to h2: new
-requests start the app, body data feeds ``wsgi.input``, resets and GOAWAYs stop work,
+requests become exchanges for the gateway, body data feeds them, resets and GOAWAYs stop work,
 window updates wake senders, priority signals re-order them. ``HANDLERS`` maps every h2
 event class to its handler, and says why for the ones that need nothing.
 """
@@ -9,7 +9,6 @@ event class to its handler, and says why for the ones that need nothing.
 from __future__ import annotations
 
 import logging
-from functools import partial
 from typing import Callable
 
 import h2.events as ev
@@ -17,13 +16,11 @@ from h2.errors import ErrorCodes
 from h2.settings import SettingCodes
 
 from . import h2fast
-from .body import EMPTY_BODY, RequestBody
-from .errors import BadRequest, MalformedHeaders
-from .limits import declared_too_large
+from .errors import MalformedHeaders
+from .events import CLIENT_RESET, SERVER_RESET
 from .priority import PRIORITY_UPDATE_FRAME, from_rfc7540_weight, parse_priority
-from .speedups import build_environ, validate_request_headers
+from .speedups import validate_request_headers
 from .stream import Stream
-from .wsgi import run_app
 
 log = logging.getLogger("fasth2.error")
 
@@ -34,7 +31,8 @@ class H2EventHandlers:
     __slots__ = ()  # the protocol's are in H2Protocol
 
     def _on_request(self, event: ev.RequestReceived) -> None:
-        """New request: build its environ and run the app on the thread pool."""
+        """New request: an exchange for the gateway, whose app starts at once (or
+        when the connection's share of the thread pool has room)."""
         stream_id = event.stream_id
         self._highest_request = stream_id
         if self.closing and stream_id > self._goaway_last:
@@ -42,53 +40,48 @@ class H2EventHandlers:
             self._reset(stream_id, ErrorCodes.REFUSED_STREAM)
             return
         try:
-            validate_request_headers(event.headers)
+            priority = validate_request_headers(event.headers)
         except MalformedHeaders as exc:
             log.debug("stream %d: malformed request: %s", stream_id, exc)
             self._reset(stream_id, ErrorCodes.PROTOCOL_ERROR)
             self.glitch("malformed requests")
             return
-        if max(self.app_share.running, len(self.streams)) >= self.config.max_concurrent_streams:
+        if max(self.apps.running, len(self.streams)) >= self.config.max_concurrent_streams:
             # Reset streams whose app is still running count against the limit too.
             self._reset(stream_id, ErrorCodes.REFUSED_STREAM)
             self.glitch("refused streams")
             return
-        if event.stream_ended is not None:
-            body = EMPTY_BODY
-        else:
-            body = RequestBody(self.call_from_thread, partial(self.body_consumed, stream_id))
-        stream = self._start_request(stream_id, event.headers, body)
+        stream = self._start_request(stream_id, event.headers, priority,
+                                     event.stream_ended is None)
         if event.priority_updated is not None:  # RFC 7540 priority fields in HEADERS
             stream.set_priority(from_rfc7540_weight(event.priority_updated.weight), False)
 
-    def _start_request(self, stream_id: int, headers: list, body) -> Stream:
-        stream = Stream(self, stream_id, body, self.config.stream_buffer_size)
+    def _start_request(self, stream_id: int, headers: list, priority: bytes | None,
+                       has_body: bool, whole_body: bytes | None = None) -> Stream:
+        """A new stream's exchange to the gateway. ``whole_body``: the body of an h2c
+        upgrade's request, already complete (and never counted by h2's windows)."""
+        stream = Stream(self, stream_id, headers)
         self.streams[stream_id] = stream
         self._requests += 1
         self.server.count_request()
         limit = self.config.max_requests_per_connection
         if limit and self._requests >= limit:
             self.shutdown()  # this one is served; the client opens a new connection
-        try:
-            environ = build_environ(headers, self._environ)
-        except BadRequest as exc:
-            log.debug("stream %d: %s", stream_id, exc.reason)
-            stream.refuse(exc.status, exc.reason)
-            return stream
-        environ["wsgi.input"] = body
-        environ["fasth2.request_trailers"] = body.trailers
-        if declared_too_large(environ.get("CONTENT_LENGTH"), self.config.max_body_size):
-            stream.refuse(413, "Content Too Large")
-            return stream
-        signal = environ.get("HTTP_PRIORITY")
-        if signal is not None:
-            stream.set_priority(parse_priority(signal.encode("latin-1")), True)
-        update = self._priority_updates.take(stream_id)
+        exchange = stream.exchange
+        if whole_body is not None:
+            self.apps.begin(exchange, True)
+            if whole_body:
+                exchange.request_data(whole_body, len(whole_body), None)
+            exchange.request_end()
+        if priority is not None:
+            stream.set_priority(parse_priority(priority), True)
+        updates = self._priority_updates
+        update = updates.take(stream_id) if updates else None
         if update is not None:  # a PRIORITY_UPDATE came first: it is the newer signal
             stream.set_priority(parse_priority(update, stream.priority), True)
-        started = self.app_share.start(run_app, self.server.app, environ, stream,
-                                       order=(stream.priority.urgency, stream_id))
-        if not body.ended:
+        started = self.apps.run(exchange, (stream.priority.urgency, stream_id),
+                                None if whole_body is not None else has_body)
+        if has_body:
             if started:  # its app runs now: the body gets the big window at once
                 h2fast.grow_stream_window(self.conn, stream_id, self.config.stream_window_size)
             self.uploads.watch()
@@ -108,18 +101,17 @@ class H2EventHandlers:
             if not self.glitch("empty DATA frames"):
                 return
         stream = self.streams.get(event.stream_id)
-        if stream is None or stream.aborted or stream.body.ended:
+        if stream is None or stream.exchange.aborted or stream.exchange.request_ended:
             # Nobody will read it (response done or stream abandoned): give it back.
             h2fast.credit_stream(conn, event.stream_id, received)
             self.drained(event.stream_id, received)
             return
         data = event.data  # bytes, or a list of payloads (h2fast.receive_frame)
         size = len(data) if type(data) is not list else received
-        if not stream.body_allowed(size, self.config.max_body_size):
+        if not stream.exchange.request_data(data, size, self.config.max_body_size):
             log.info("stream %d: request body over max_body_size; stream reset", event.stream_id)
             stream.reset(ErrorCodes.CANCEL)
             return
-        stream.body.feed(data)
         if received > size:  # padding is never read by anyone: give it back at once
             h2fast.credit_stream(conn, event.stream_id, received - size)
 
@@ -127,7 +119,7 @@ class H2EventHandlers:
         """END_STREAM: the body is complete; a reader waiting for more gets EOF."""
         stream = self.streams.get(event.stream_id)
         if stream is not None:
-            stream.body.end()
+            stream.exchange.request_end()
         else:
             self.stop_draining(event.stream_id)
 
@@ -137,7 +129,7 @@ class H2EventHandlers:
         if stream is not None:
             log.debug("stream %d reset (error %s, by %s)", event.stream_id, event.error_code,
                       "client" if event.remote_reset else "server")
-            stream.abort()
+            stream.abort(CLIENT_RESET if event.remote_reset else SERVER_RESET)
         self.stop_draining(event.stream_id)
         self.glitch("stream resets" if event.remote_reset else "stream errors")
 
@@ -167,14 +159,13 @@ class H2EventHandlers:
             validate_request_headers(event.headers, True)
             stream = self.streams.get(event.stream_id)
             if stream is not None:
-                stream.body.trailers.extend(
-                    (name.decode("latin-1"), value.decode("latin-1")) for name, value in event.headers)
+                stream.exchange.request_trailers(event.headers)
         except MalformedHeaders as exc:
             log.debug("stream %d: malformed trailers: %s", event.stream_id, exc)
             self._reset(event.stream_id, ErrorCodes.PROTOCOL_ERROR)
             stream = self.streams.get(event.stream_id)
             if stream is not None:
-                stream.abort()
+                stream.abort(SERVER_RESET)
             self.glitch("malformed trailers")
 
     def _on_connection_terminated(self, event: ev.ConnectionTerminated) -> None:

@@ -1,8 +1,8 @@
 """HTTP/1.1 (and 1.0) on the same port, parsed by httptools, feeding the same gateway.
 
-Strategy: httptools calls us back per request; each request becomes an ``H1Exchange``
-(the same hand-off as an HTTP/2 stream) and runs through the same environ builder,
-thread pool and ``run_app``. Requests on one connection are answered strictly in
+Strategy: httptools calls us back per request; each request becomes an ``Exchange``
+(exchange.py, as an HTTP/2 stream does) with an ``H1Response`` as its wire, and goes
+to the same gateway. Requests on one connection are answered strictly in
 order: pipelined requests wait in a queue (bounded: reading pauses when it is full).
 There is no flow control in HTTP/1.1, so reading also pauses while request bodies the
 app has not consumed pass ``stream_window_size``. A request asking to upgrade to h2c
@@ -20,15 +20,15 @@ from typing import TYPE_CHECKING, Callable
 
 import httptools
 
-from .body import EMPTY_BODY, RequestBody
 from .errors import BadRequest, StreamAborted
+from .events import CONNECTION_CLOSED, SERVER_RESET
 from .exchange import Exchange
 from .files import send_with_sendfile
-from .h1checks import check_head, host_acceptable, origin_form
+from .h1checks import check_head, host_is_valid, origin_form
 from .h1framing import RequestFraming, UpgradeRequested
 from .limits import DRAIN_BYTES, DRAIN_SECONDS, LINGER_SECONDS, declared_too_large
-from .speedups import build_environ, lone_head
-from .wsgi import base_environ, run_app
+from .listeners import peer_address
+from .speedups import lone_head
 
 if TYPE_CHECKING:
     from .server import Server
@@ -46,9 +46,10 @@ _LAST_CHUNK = b"0\r\n\r\n"
 _REASONS = {status.value: status.phrase.encode("latin-1") for status in HTTPStatus}
 _NO_BODY_STATUS = frozenset((204, 304))
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_PROTOCOLS = {"1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
 _FIELDS_WE_USE = frozenset((b"content-length", b"transfer-encoding", b"connection", b"expect",
-                            b"upgrade", b"http2-settings"))
+                            b"upgrade", b"http2-settings", b"te"))
+# ... and Host, kept apart: every request has one, and the usual head needs no more.
+_FIELDS_WATCHED = _FIELDS_WE_USE | {b"host"}
 
 
 def error_response(status: int, text: str) -> bytes:
@@ -67,38 +68,48 @@ class _HeadersTooLarge(Exception):
     """Raised inside a parser callback; becomes a 431."""
 
 
-class H1Exchange(Exchange):
-    """One HTTP/1.x request's response, framed for the wire."""
+class H1Response:
+    """The HTTP/1.x *wire* of one exchange (exchange.py): its response, framed."""
 
-    __slots__ = ("version", "head", "keep_alive", "_chunked", "_finished", "responded", "trailers",
-                 "_expect_continue", "environ", "ends_with_close")
+    __slots__ = ("protocol", "stream_id", "exchange", "version", "head", "keep_alive",
+                 "_chunked", "_finished", "responded", "trailers", "_expect_continue",
+                 "_te_trailers", "ends_with_close")
 
-    def __init__(self, protocol: "H1Protocol", number: int, body, limit: int, version: str,
-                 head: bool, keep_alive: bool, environ: dict, expect_continue: bool) -> None:
-        super().__init__(protocol, number, body, limit)
+    def __init__(self, protocol: "H1Protocol", number: int, headers: list, version: str,
+                 head: bool, keep_alive: bool, expect_continue: bool, te_trailers: bool) -> None:
+        self.protocol = protocol
+        self.stream_id = number  # the request's number on its connection
+        #: What the gateway sees of this request and its response (None once the
+        #: response is finished: see H1Protocol._detach).
+        self.exchange: Exchange | None = Exchange(self, number, version, headers)
         self.version = version
         self.head = head
         self.keep_alive = keep_alive
-        self.environ = environ
         self._expect_continue = expect_continue
+        self._te_trailers = te_trailers  # the client said "TE: trailers"
         self._chunked = False
         self._finished = False
         self.responded = False  # the status line has gone out
-        self.trailers: list | None = None  # for the last chunk (see _on_end_with_trailers)
+        self.trailers: list | None = None  # for the last chunk (see end_with_trailers)
         self.ends_with_close = False  # HTTP/1.0 body without a length: the close ends it
-
 
     def start(self) -> None:
         """Its turn has come: run the app (after a 100 Continue, if asked for)."""
-        if self._expect_continue and not self.body.ended:
+        if self._expect_continue and not self.exchange.request_ended:
             self.protocol.write(_CONTINUE)
-        self.protocol.server.app_threads.submit(run_app, self.protocol.server.app, self.environ, self)
+        self.protocol.apps.run(self.exchange)
 
-    def _on_output(self, headers: list | None, data: bytes, end: bool) -> None:
+    def reserve(self, size: int) -> None:
+        """*Any thread*: nothing to count (HTTP/1.1 writes what it is given)."""
+
+    def credit(self, size: int) -> None:
+        """The app consumed ``size`` bytes of the request body."""
+        self.protocol.body_consumed(size)
+
+    def respond(self, headers: list | None, data: bytes, end: bool) -> None:
+        """Response headers (the first time) and/or body bytes; ``end``: the last."""
         protocol = self.protocol
         if self._finished or protocol.closed:
-            if not end:
-                self._release(len(data))
             return
         out = b""
         if headers is not None:
@@ -111,21 +122,23 @@ class H1Exchange(Exchange):
         protocol.write(out)
         if end:
             self._finished = True
+            self.exchange.delivered(len(data))
+            self.exchange.complete()
             protocol.exchange_finished(self)
-        else:  # only non-final pieces are counted (see Exchange.submit)
-            protocol.release_when_writable(self, len(data))
+        elif data:
+            protocol.deliver_when_writable(self.exchange, len(data))
 
-    def _on_end_with_trailers(self, headers: list | None, data: bytes, trailers: list) -> None:
+    def end_with_trailers(self, trailers: list) -> None:
         """Trailers go out in a chunked body's trailer section, to a client that said
         ``TE: trailers``; otherwise (or with a Content-Length) they are dropped."""
-        if "trailers" in self.environ.get("HTTP_TE", "").lower():
+        if self._te_trailers:
             self.trailers = trailers
-        self._on_output(headers, data, True)
+        self.respond(None, b"", True)
 
     def _trailer_section(self) -> bytes:
         return b"0\r\n" + _field_lines(self.trailers) + b"\r\n"
 
-    def _on_informational(self, headers: list) -> None:
+    def inform(self, headers: list) -> None:
         """A 1xx response ahead of the final one: HTTP/1.1 clients only (RFC 9110
         §15.2: a server must not send one to an HTTP/1.0 client)."""
         if self.version != "1.1" or self.responded or self._finished or self.protocol.closed:
@@ -162,25 +175,25 @@ class H1Exchange(Exchange):
         """Cleartext: the socket takes the file's bytes as they are."""
         return not self.protocol.config.tls
 
-    def send_file(self, headers: list, fd: int, offset: int, count: int) -> None:
-        """*App thread*: the response head, then ``count`` bytes of the file ``fd`` from
-        ``offset`` with os.sendfile (see files.py); the exchange then ends."""
-        if self.aborted:
-            raise StreamAborted("the client went away")
+    def send_file(self, handoff, headers: list, fd: int, offset: int, count: int) -> None:
+        """*App thread* (through ``handoff``, handoff.py): the response head, then
+        ``count`` bytes of the file ``fd`` from ``offset`` with os.sendfile (see
+        files.py); the exchange then ends."""
         ready = threading.Event()
         socket_fd: list[int] = []
-        self.protocol.call_from_thread(self._head_for_sendfile, headers, ready, socket_fd)
+        handoff._hand(self._head_for_sendfile, headers, ready, socket_fd)
         stall = self.protocol.config.write_stall_timeout
         if not ready.wait(stall) or not socket_fd:
             raise StreamAborted("the connection closed before the file could be sent")
+        exchange = handoff.exchange
         try:
             calls = send_with_sendfile(socket_fd[0], fd, offset, count, stall,
-                                       lambda: self.aborted)
+                                       lambda: exchange.aborted)
         except StreamAborted:
-            self.reset_from_app(0)  # part of the body went out: close the connection
+            handoff.reset(0)  # part of the body went out: close the connection
             raise
         log.debug("sendfile: %d bytes in %d calls", count, calls)
-        self.protocol.call_from_thread(self._on_output, None, b"", True)
+        handoff._hand(self._file_sent, count)
 
     def _head_for_sendfile(self, headers: list, ready: threading.Event, socket_fd: list) -> None:
         if self._finished or self.protocol.closed:
@@ -201,18 +214,26 @@ class H1Exchange(Exchange):
         else:
             self.protocol.loop.call_later(0.001, self._when_flushed, ready, socket_fd)
 
+    def _file_sent(self, count: int) -> None:
+        """The app's thread wrote ``count`` body bytes to the socket: the response is
+        complete."""
+        if not self._finished:
+            self.exchange.bytes_sent += count
+            self.respond(None, b"", True)
+
     def reset(self, error_code: int) -> None:
         """The app failed mid-body: the only honest signal left is closing the connection."""
-        self._abandon()
         if not self._finished:
             self._finished = True
+            self.exchange.abort(SERVER_RESET)
             self.protocol.exchange_failed(self)
 
     def abort(self) -> None:
         """The connection went away: stop the app's work."""
-        self._abandon()
-        self.body.abort()
-        self._finished = True
+        if not self._finished:
+            self._finished = True
+            self.exchange.abort(CONNECTION_CLOSED)
+            self.exchange = None  # (see H1Protocol._detach)
 
 
 class H1Protocol(asyncio.Protocol):
@@ -223,9 +244,10 @@ class H1Protocol(asyncio.Protocol):
     __slots__ = ("server", "config", "loop", "transport", "framing", "parser", "streams",
                  "closed", "closing", "write_paused", "_queue", "_current", "_receiving",
                  "_count", "_unreleased", "_body_buffered", "_reading_paused",
-                 "_last_activity", "_request_started", "_paused_since", "_environ",
-                 "_upgrade_buffer", "_upgrade_to_h2c", "_drop_left", "_drop_until", "_lingering", "_url", "_good_host",
-                 "_headers", "_fields", "_header_bytes", "_upgrade", "_replay")
+                 "_last_activity", "_request_started", "_paused_since", "apps", "_peer",
+                 "_upgrade_buffer", "_upgrade_to_h2c", "_drop_left", "_drop_until", "_lingering",
+                 "_url", "_good_host", "_headers", "_fields", "_hosts", "_header_bytes",
+                 "_upgrade", "_replay")
 
     def __init__(self, server: "Server", upgrade_to_h2c: UpgradeToH2c | None = None) -> None:
         self.server = server
@@ -236,26 +258,28 @@ class H1Protocol(asyncio.Protocol):
         # 32 bytes an entry) is shorter than that plus its request line's words.
         self.framing = RequestFraming(None, server.config.max_header_list_size + 64)
         self.parser = self._new_parser()
-        #: Exchanges in progress, by number (graceful shutdown waits for them).
-        self.streams: dict[int, H1Exchange] = {}
+        #: Responses in progress, by number (graceful shutdown waits for them).
+        self.streams: dict[int, H1Response] = {}
         self.closed = False
         self.closing = False
         self.write_paused = False
-        self._queue: deque[H1Exchange] = deque()  # parsed, waiting for their turn
-        self._current: H1Exchange | None = None
-        self._receiving: H1Exchange | None = None  # the exchange whose body is arriving
+        self._queue: deque[H1Response] = deque()  # parsed, waiting for their turn
+        self._current: H1Response | None = None
+        self._receiving: H1Response | None = None  # the one whose body is arriving
         self._count = 0
-        self._unreleased: list[tuple[H1Exchange, int]] = []
+        self._unreleased: list[tuple[Exchange, int]] = []  # delivered once writable
         self._body_buffered = 0
         self._reading_paused = False
         self._last_activity = server.loop.time()
         self._request_started = 0.0  # when the current request's first bytes came
         self._paused_since = 0.0
-        self._environ: dict = {}
+        #: The gateway's side of this connection (gateway.py), made with the transport.
+        self.apps = None
+        self._peer = ""  # the client's address, for log lines
         self._upgrade_buffer: bytearray | None = None  # after an h2c upgrade request
         #: Hands the transport to HTTP/2 (see selector.py); None: no h2c upgrades.
         self._upgrade_to_h2c = upgrade_to_h2c
-        self._good_host = "\0"  # the last Host value found valid (none yet)
+        self._good_host = b"\0"  # the last Host value found valid (none yet)
         #: Bytes still to drop of a body the app left unread (None: not dropping).
         self._drop_left: int | None = None
         self._drop_until = 0.0  # ... and until when
@@ -276,6 +300,7 @@ class H1Protocol(asyncio.Protocol):
         # h2-style list for build_environ; the pseudo-headers are filled in at the end.
         self._headers: list[tuple[bytes, bytes]] = [(b":method", b""), (b":path", b"")]
         self._fields: dict[bytes, bytes] = {}  # the headers this module acts on
+        self._hosts: list[bytes] = []  # the values of its Host fields
         self._header_bytes = 0
         self._upgrade: tuple[bytes, list, int] | None = None  # settings, headers, body length
         self._replay: bytes | None = None  # an upgrade request's head, to parse again plain
@@ -286,7 +311,8 @@ class H1Protocol(asyncio.Protocol):
         """Remember the transport and the connection's constant environ keys."""
         self.transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(high=self.config.write_buffer_high)  # type: ignore[attr-defined]
-        self._environ = base_environ(transport, self.config.tls, self.config.workers > 1)
+        self._peer = peer_address(transport)
+        self.apps = self.server.gateway.for_connection(transport)
         self.server.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -328,19 +354,15 @@ class H1Protocol(asyncio.Protocol):
         self._paused_since = self.loop.time()
 
     def resume_writing(self) -> None:
-        """Drained: count what was held as sent, waking the app threads."""
+        """Drained: count what was held as delivered, waking the app threads."""
         self.write_paused = False
         held, self._unreleased = self._unreleased, []
         for exchange, size in held:
-            exchange._release(size)
+            exchange.delivered(size)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Stop every app call this connection started."""
-        self.closed = True
-        for exchange in [*self.streams.values(), *self._queue]:
-            exchange.abort()
-        self.streams.clear()
-        self._queue.clear()
+        self._abort_all()
         self.server.connections.discard(self)
 
     # -- httptools callbacks ------------------------------------------------------
@@ -356,12 +378,15 @@ class H1Protocol(asyncio.Protocol):
     def on_header(self, name: bytes, value: bytes) -> None:
         name = name.lower()
         if self._receiving is not None:  # after a chunked body: a trailer field
-            self._receiving.body.trailers.append((name.decode("latin-1"), value.decode("latin-1")))
+            self._receiving.exchange.request_trailers([(name, value)])
             self._count_header_bytes(len(name) + len(value) + 32)
             return
         self._headers.append((name, value))
-        if name in _FIELDS_WE_USE:
-            self._fields[name] = value
+        if name in _FIELDS_WATCHED:
+            if name == b"host":
+                self._hosts.append(value)
+            else:
+                self._fields[name] = value
         self._count_header_bytes(len(name) + len(value) + 32)  # 32: RFC 7541's entry overhead
 
     def _count_header_bytes(self, size: int) -> None:
@@ -381,12 +406,13 @@ class H1Protocol(asyncio.Protocol):
         headers[0] = (b":method", method)
         self._request_started = 0.0
         fields = self._fields  # empty for most requests: nothing special to do
+        hosts = self._hosts
         url = self._url
         # 47 is b"/", 35 b"#": an int is searched with memchr, while ``b"#" in url`` first
         # tries the needle as an int and raises and clears a TypeError (CPython 3.11-3.13).
         if fields or version != "1.1" or url[0] != 47 or 35 in url:
             try:  # not the usual head: every rule of h1checks.py
-                check_head(version, [value for name, value in headers if name == b"host"], fields)
+                check_head(version, hosts, fields)
                 if url[0] != 47 or 35 in url:
                     url, authority = origin_form(method, url)
                     if authority is not None:  # it replaces Host (RFC 9112 §3.2.2)
@@ -395,9 +421,13 @@ class H1Protocol(asyncio.Protocol):
                 log.debug("refused HTTP/1.x request head: %s", exc.reason)
                 self._fail(exc.status, exc.reason)
                 return
+        elif len(hosts) != 1 or hosts[0] != self._good_host:  # the same as before, mostly
+            if len(hosts) != 1 or not host_is_valid(hosts[0]):
+                self._fail(400, "Bad Request: invalid, repeated or missing Host field")
+                return
+            self._good_host = hosts[0]
         headers[1] = (b":path", url)
-        body = EMPTY_BODY
-        expect_continue = False
+        has_body = expect_continue = te_trailers = False
         if fields:
             if b"upgrade" in fields and parser.should_upgrade() and self._divert_upgrade(fields, headers):
                 return
@@ -407,35 +437,26 @@ class H1Protocol(asyncio.Protocol):
             chunked = b"transfer-encoding" in fields
             length = int(fields.get(b"content-length", 0))
             if chunked or length:
-                body = RequestBody(self.call_from_thread, self._body_consumed)
+                has_body = True
                 self.framing.body_follows(chunked, length)
             expect_continue = fields.get(b"expect", b"").lower() == b"100-continue"
+            te_trailers = b"trailers" in fields.get(b"te", b"").lower()
         self._count += 1
         self.server.count_request()
         limit = self.config.max_requests_per_connection
         if limit and self._count >= limit:
             self.closing = True  # this response says "connection: close"
-        environ = build_environ(headers, self._environ)
-        host = environ.get("HTTP_HOST")
-        if host != self._good_host:  # the same Host as before on most connections
-            if not host_acceptable(host, version):
-                self._fail(400, "Bad Request: invalid, repeated or missing Host field")
-                return
-            if host is not None:  # (a missing one is fine for HTTP/1.0 alone)
-                self._good_host = host
-        environ["SERVER_PROTOCOL"] = _PROTOCOLS.get(version) or "HTTP/" + version
-        environ["wsgi.input"] = body
-        environ["fasth2.request_trailers"] = body.trailers
-        exchange = H1Exchange(self, self._count, body, self.config.stream_buffer_size, version,
-                              method == b"HEAD", parser.should_keep_alive() and not self.closing,
-                              environ, expect_continue)
-        self._receiving = exchange
-        self.streams[exchange.stream_id] = exchange
+        response = H1Response(self, self._count, headers, version, method == b"HEAD",
+                              parser.should_keep_alive() and not self.closing,
+                              expect_continue, te_trailers)
+        self.apps.begin(response.exchange, has_body)
+        self._receiving = response
+        self.streams[response.stream_id] = response
         if self._current is None:
-            self._current = exchange
-            exchange.start()
+            self._current = response
+            response.start()
         else:
-            self._queue.append(exchange)
+            self._queue.append(response)
             if len(self._queue) >= MAX_PIPELINED:
                 self._pause_reading()
 
@@ -476,8 +497,8 @@ class H1Protocol(asyncio.Protocol):
                 and self._current is None and not self._queue)
 
     def on_body(self, body: bytes) -> None:
-        exchange = self._receiving
-        if exchange is None or exchange.aborted:
+        receiving = self._receiving
+        if receiving is None or receiving.exchange.aborted:
             if self._drop_left is not None:
                 self._drop_left -= len(body)
                 if self._drop_left < 0:
@@ -485,11 +506,10 @@ class H1Protocol(asyncio.Protocol):
                              "closing", DRAIN_BYTES)
                     self._close()
             return
-        if not exchange.body_allowed(len(body), self.config.max_body_size):
+        if not receiving.exchange.request_data(body, len(body), self.config.max_body_size):
             log.info("request body over max_body_size; closing the connection")
             self._fail(413, "Content Too Large")
             return
-        exchange.body.feed(body)
         self._body_buffered += len(body)
         if self._body_buffered > self.config.stream_window_size:
             self._pause_reading()
@@ -498,20 +518,14 @@ class H1Protocol(asyncio.Protocol):
         if self._upgrade is not None or self._replay is not None:
             return  # HttpParserUpgrade follows
         if self._receiving is not None:
-            self._receiving.body.end()
+            self._receiving.exchange.request_end()
             self._receiving = None
         self._drop_left = None
 
     # -- flow of exchanges --------------------------------------------------------
 
-    def call_from_thread(self, callback: Callable, *args) -> None:
-        """Run ``callback(*args)`` on the loop; called from the app's threads."""
-        try:
-            self.loop.call_soon_threadsafe(callback, *args)
-        except RuntimeError:  # the loop is closed: the server is gone
-            raise StreamAborted("the server is shutting down") from None
-
-    def _body_consumed(self, size: int) -> None:
+    def body_consumed(self, size: int) -> None:
+        """The app consumed ``size`` body bytes: read again once below half the limit."""
         self._body_buffered -= size
         if self._body_buffered <= self.config.stream_window_size // 2:
             self._resume_reading()
@@ -521,14 +535,12 @@ class H1Protocol(asyncio.Protocol):
         if data and not self.closed and not self.transport.is_closing():
             self.transport.write(data)
 
-    def release_when_writable(self, exchange: H1Exchange, size: int) -> None:
-        """Count ``size`` bytes as sent now, or once the transport drains."""
-        if not size:
-            return
+    def deliver_when_writable(self, exchange: Exchange, size: int) -> None:
+        """Count ``size`` bytes as delivered now, or once the transport drains."""
         if self.write_paused:
             self._unreleased.append((exchange, size))
         else:
-            exchange._release(size)
+            exchange.delivered(size)
 
     def can_retire(self, now: float, quiet: float) -> bool:
         """True during a request (its response then says ``connection: close``, and
@@ -545,11 +557,11 @@ class H1Protocol(asyncio.Protocol):
         if current is None or self.closed:
             return 0.0
         last_sent = self._paused_since if self.write_paused else now
-        return current.stuck_on_client(now, last_sent, self._last_activity)
+        return current.exchange.stuck_on_client(now, last_sent, self._last_activity)
 
     def shed(self, why: str) -> None:
         """End this connection now (out of app threads, and this client is why)."""
-        log.warning("closing connection from %s: %s", self._environ["REMOTE_ADDR"], why)
+        log.warning("closing connection from %s: %s", self._peer, why)
         self._close()
         self.transport.abort()
 
@@ -564,28 +576,30 @@ class H1Protocol(asyncio.Protocol):
         config = self.config
         if self.write_paused and now - self._paused_since > config.write_stall_timeout:
             log.warning("closing connection from %s: it has not read for %.0f s",
-                        self._environ["REMOTE_ADDR"], now - self._paused_since)
+                        self._peer, now - self._paused_since)
             self._close()
         elif self._drop_left is not None and now > self._drop_until:
             log.info("client still sending a body nobody reads after %.0f s; closing",
                      DRAIN_SECONDS)
             self._close()
         elif self._request_started and now - self._request_started > config.header_timeout:
-            log.info("request headers from %s took too long (408)", self._environ["REMOTE_ADDR"])
+            log.info("request headers from %s took too long (408)", self._peer)
             self._fail(408, "Request Timeout")
         elif (self._current is None and not self._queue and not self._request_started
               and now - self._last_activity > config.idle_timeout):
             self._close()
 
-    def exchange_finished(self, exchange: H1Exchange) -> None:
+    def exchange_finished(self, response: H1Response) -> None:
         """A response is complete: start the next, or close."""
-        self.streams.pop(exchange.stream_id, None)
+        self.streams.pop(response.stream_id, None)
         self._current = None
         self._last_activity = self.loop.time()
-        if not exchange.keep_alive:
-            self._linger(exchange.ends_with_close)
-        elif not exchange.body.ended:
-            self._drop_rest_of_body(exchange)  # the next request comes after that body
+        request_ended = response.exchange.request_ended
+        self._detach(response)
+        if not response.keep_alive:
+            self._linger(response.ends_with_close)
+        elif not request_ended:
+            self._drop_rest_of_body()  # the next request comes after that body
         elif self._queue:
             self._current = self._queue.popleft()
             self._current.start()
@@ -593,9 +607,10 @@ class H1Protocol(asyncio.Protocol):
         elif self.closing:
             self._close()
 
-    def exchange_failed(self, exchange: H1Exchange) -> None:
+    def exchange_failed(self, response: H1Response) -> None:
         """The app failed after the response began: cut the connection."""
-        self.streams.pop(exchange.stream_id, None)
+        self.streams.pop(response.stream_id, None)
+        self._detach(response)
         self._close()
 
     def _fail(self, status: int, reason: str) -> None:
@@ -606,10 +621,18 @@ class H1Protocol(asyncio.Protocol):
         else:
             self._close()
 
-    def _drop_rest_of_body(self, exchange: H1Exchange) -> None:
+    def _detach(self, response: H1Response) -> None:
+        """The response is finished: it lets go of its exchange (a cycle between them
+        would leave every request's objects to the cyclic garbage collector), and a
+        body still arriving for it is dropped from now on (``_receiving`` None)."""
+        if self._receiving is response:
+            self._receiving = None
+            response.exchange.discard_body()
+        response.exchange = None
+
+    def _drop_rest_of_body(self) -> None:
         """The app answered without reading the whole body (a 401 or 413 to an upload):
         parse the rest and drop it (see DRAIN_BYTES), then go on with the connection."""
-        exchange.abort()
         self._drop_left = DRAIN_BYTES - self._body_buffered
         self._drop_until = self.loop.time() + DRAIN_SECONDS
         self._body_buffered = 0
@@ -622,11 +645,7 @@ class H1Protocol(asyncio.Protocol):
         client still sending a body thus reads our response instead of a TCP reset.
         ``at_once``: the response ends with the close itself, so a transport that cannot
         half-close (TLS) closes now."""
-        for exchange in [*self.streams.values(), *self._queue]:
-            exchange.abort()
-        self._queue.clear()
-        self.streams.clear()
-        self.closed = True
+        self._abort_all()
         transport = self.transport
         if transport.is_closing():
             return
@@ -661,12 +680,18 @@ class H1Protocol(asyncio.Protocol):
             self.transport.resume_reading()
 
     def _close(self) -> None:
-        self.closed = True
-        for exchange in [*self.streams.values(), *self._queue]:
-            exchange.abort()
-        self._queue.clear()
-        self.streams.clear()
+        self._abort_all()
         self.transport.close()
+
+    def _abort_all(self) -> None:
+        """The connection is done: stop every app call it started; parsing may go on to
+        the end of the current read, but feeds no exchange."""
+        self.closed = True
+        for response in [*self.streams.values(), *self._queue]:
+            response.abort()
+        self.streams.clear()
+        self._queue.clear()
+        self._receiving = None
 
     # -- h2c upgrade (RFC 7540 §3.2) ----------------------------------------------
 

@@ -281,3 +281,9 @@ def log_listening(listeners: list[Listener], tls: bool) -> None:
     """One "Listening on ..." line per socket (the tests read the port from it)."""
     for listener in listeners:
         log.info("Listening on %s", listener.url(tls))
+
+
+def peer_address(transport) -> str:
+    """The client's address on a connection, for log lines ("" on a unix socket)."""
+    peer = transport.get_extra_info("peername")
+    return str(peer[0]) if isinstance(peer, tuple) else ""

@@ -49,8 +49,9 @@ def tune_allocator() -> bool:
 class ResponseMemory:
     """Counts held response bytes and opens or closes the pool's shares and gate.
 
-    An *account* is a connection: it has ``held`` (bytes), ``app_share`` (its
-    ThreadShare) and ``resume_app_calls()``.
+    An *account* is a connection: it has ``held`` (bytes), ``apps`` (its side of the
+    gateway, whose ``open`` says whether its app calls may start and ``waiting`` whether
+    some wait) and ``resume_app_calls()``.
     """
 
     def __init__(self, per_connection: int, limit: int) -> None:
@@ -81,8 +82,8 @@ class ResponseMemory:
         with self._lock:
             account.held += size
             self.total += size
-            if account.app_share.open and account.held >= self.per_connection:
-                account.app_share.open = False
+            if account.apps.open and account.held >= self.per_connection:
+                account.apps.open = False
                 self._held_back.add(account)
             if self.open and self.total >= self.limit:
                 self.open = False
@@ -97,7 +98,7 @@ class ResponseMemory:
             if not self.open and self.total < self.limit:
                 self.open = True  # every connection's waiting calls may go
                 candidates = [a for a in self._accounts
-                              if a.app_share.waiting or a in self._held_back]
+                              if a.apps.waiting or a in self._held_back]
             elif self.open and account in self._held_back and account.held < self.per_connection:
                 candidates = [account]
             else:
@@ -105,7 +106,7 @@ class ResponseMemory:
             for candidate in candidates:
                 if candidate in self._held_back and candidate.held < self.per_connection:
                     self._held_back.discard(candidate)
-                    candidate.app_share.open = True
+                    candidate.apps.open = True
         for candidate in candidates:
             candidate.resume_app_calls()
 

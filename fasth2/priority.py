@@ -76,26 +76,26 @@ def from_rfc7540_weight(weight: int) -> Priority:
     return Priority(urgency, False)
 
 
-class PendingUpdates:
-    """PRIORITY_UPDATEs for streams the client has not opened yet, at most ``limit``.
+class PendingUpdates(OrderedDict):
+    """PRIORITY_UPDATEs for streams the client has not opened yet, at most ``limit``:
+    stream id -> priority field value.
 
-    The oldest entry goes first when full, so a flood costs bounded memory.
+    The oldest entry goes first when full, so a flood costs bounded memory. A dict
+    itself, so that a caller can skip ``take`` while it is empty (almost always) at
+    the cost of a truth test rather than a call.
     """
 
     def __init__(self, limit: int) -> None:
+        super().__init__()
         self._limit = limit
-        self._entries: OrderedDict[int, bytes] = OrderedDict()
 
     def put(self, stream_id: int, value: bytes) -> None:
         """Remember (or replace) the latest update for a stream."""
-        self._entries.pop(stream_id, None)
-        self._entries[stream_id] = value
-        if len(self._entries) > self._limit:
-            self._entries.popitem(last=False)
+        self.pop(stream_id, None)
+        self[stream_id] = value
+        if len(self) > self._limit:
+            self.popitem(last=False)
 
     def take(self, stream_id: int) -> bytes | None:
         """The update waiting for this stream, if any (removed from the table)."""
-        return self._entries.pop(stream_id, None)
-
-    def __len__(self) -> int:
-        return len(self._entries)
+        return self.pop(stream_id, None)

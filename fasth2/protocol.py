@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 import h2.config
 import h2.connection
@@ -25,16 +25,14 @@ from hyperframe.frame import GoAwayFrame
 
 from . import h2fast
 from .h2events import HANDLERS, H2EventHandlers
-from .body import RequestBody
-from .errors import StreamAborted
+from .events import SERVER_RESET
 from .limits import DRAIN_BYTES, DRAIN_SECONDS, LINGER_SECONDS, Budget
+from .listeners import peer_address
 from .speedups import FrameScanner, HpackDecoder, HpackEncoder, ReadBuffer
 from .priority import SETTINGS_NO_RFC7540_PRIORITIES, PendingUpdates
 from .scheduler import SendScheduler
 from .stream import Stream
 from .uploads import UploadWatch
-from .threadpool import ThreadShare
-from .wsgi import base_environ
 
 if TYPE_CHECKING:
     from .server import Server
@@ -77,7 +75,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
     __slots__ = ("server", "config", "loop", "transport", "conn", "streams", "write_paused",
                  "closing", "_closed", "_goaway_last", "_flush_scheduled", "_unflushed",
                  "_requests", "_highest_request", "_closed_stream_frames", "held",
-                 "app_share", "_last_activity", "_last_sent", "_paused_since", "_environ",
+                 "apps", "_last_activity", "_last_sent", "_paused_since", "_peer",
                  "_upgraded_request", "_draining", "uploads", "pieces", "scheduler",
                  "_budget", "_priority_updates", "_scanner")
 
@@ -101,15 +99,15 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         self._closed_stream_frames = 0  # counted during a read, charged after it
         #: Response bytes the apps produced that are not sent yet (see ``hold``).
         self.held = 0
-        #: App calls of this connection: at most half the pool's threads at once, so one
-        #: client (one that stopped reading, say) cannot occupy them all; none while it
-        #: is over its response budget (memory.py).
-        self.app_share = ThreadShare(server.app_threads, server.thread_share,
-                                     server.response_memory, self)
+        #: The gateway's side of this connection (gateway.py), made with the transport.
+        #: It holds the connection to a share of the thread pool: at most half the
+        #: pool's threads at once, so one client (one that stopped reading, say) cannot
+        #: occupy them all; none while it is over its response budget (memory.py).
+        self.apps = None
         self._last_activity = server.loop.time()
         self._last_sent = self._last_activity  # when DATA last went out
         self._paused_since = 0.0
-        self._environ: dict = {}
+        self._peer = ""  # the client's address, for log lines
         self._upgraded_request: tuple | None = None  # see connection_upgraded
         #: Streams answered before their body ended: [bytes left to drop, deadline].
         self._draining: dict[int, list] = {}
@@ -139,20 +137,17 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
             log.debug("bad HTTP2-Settings in an h2c upgrade: %s", exc)
             self._close_after_flush()
             return False
-        prefilled = RequestBody(self.call_from_thread, lambda size: None)  # h2 never counted these
-        if body:
-            prefilled.feed(body)
-        prefilled.end()
         # Stream 1 starts when the client's preface arrives, that is once it has read
         # the 101: curl (7.88) fails when response frames come in the same read as the 101.
-        self._upgraded_request = (headers, prefilled)
+        self._upgraded_request = (headers, body)
         self.flush()
         return True
 
     def _start(self, transport: asyncio.BaseTransport, upgrade_settings: bytes | None) -> None:
         self.transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(high=self.config.write_buffer_high)  # type: ignore[attr-defined]
-        self._environ = base_environ(transport, self.config.tls, self.config.workers > 1)
+        self._peer = peer_address(transport)
+        self.apps = self.server.gateway.for_connection(transport, self)
         conn = h2.connection.H2Connection(_H2_CONFIG)
         conn.local_settings = _h2_settings(self.config)
         conn.max_inbound_frame_size = self.config.max_frame_size
@@ -206,10 +201,15 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
             if not self.glitch("frames on closed streams", count / 4):
                 return
         if self._upgraded_request is not None:
-            headers, body = self._upgraded_request
-            self._upgraded_request = None
-            self._start_request(1, headers, body)
+            self._start_upgraded_request()
         self.flush()
+
+    def _start_upgraded_request(self) -> None:
+        """Stream 1 of an h2c upgrade: the HTTP/1.1 request, its body already whole
+        (and never counted by h2's flow control)."""
+        headers, body = self._upgraded_request
+        self._upgraded_request = None
+        self._start_request(1, headers, None, True, body)
 
     def _charge_run(self, item: tuple) -> bool:
         """The budget's share of a run the scanner summed up; False if that ended the
@@ -233,7 +233,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
             else:
                 events = h2fast.receive_frame(conn, *item)
         except ProtocolError as exc:
-            log.debug("closing connection from %s: %s", self._environ["REMOTE_ADDR"], exc)
+            log.debug("closing connection from %s: %s", self._peer, exc)
             self._connection_error(exc.error_code or ErrorCodes.PROTOCOL_ERROR)
             return False
         try:
@@ -243,7 +243,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
                     return False
         except Exception:
             # A bug of ours: this connection ends, the others are unaffected.
-            log.exception("internal error on a connection from %s", self._environ["REMOTE_ADDR"])
+            log.exception("internal error on a connection from %s", self._peer)
             self._connection_error(ErrorCodes.INTERNAL_ERROR)
             return False
         return True
@@ -260,7 +260,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
             conn.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
             stream = self.streams.get(stream_id)
             if stream is not None:
-                stream.abort()
+                stream.abort(SERVER_RESET)
             self.glitch("zero WINDOW_UPDATEs")
         elif stream_id > conn.highest_inbound_stream_id:
             self._connection_error(ErrorCodes.PROTOCOL_ERROR)
@@ -330,13 +330,6 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         else:
             self.flush_soon()
 
-    def call_from_thread(self, callback: Callable, *args) -> None:
-        """Run ``callback(*args)`` on the loop; called from the app's threads."""
-        try:
-            self.loop.call_soon_threadsafe(callback, *args)
-        except RuntimeError:  # the loop is closed: the server is gone
-            raise StreamAborted("the server is shutting down") from None
-
     def body_consumed(self, stream_id: int, size: int) -> None:
         """The app read ``size`` bytes of a stream's body: reopen the stream's window.
 
@@ -363,11 +356,12 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         """The stream's response is complete (or abandoned); forget it."""
         self.streams.pop(stream.stream_id, None)
         self._last_activity = self.loop.time()
-        body = stream.body
-        if not stream.aborted and not body.ended and not self._closed:
+        exchange = stream.exchange
+        stream.exchange = None  # no cycle left between them (see Stream.exchange)
+        if not exchange.aborted and not exchange.request_ended and not self._closed:
             # The response is complete before the request: drop the rest of the body
             # as it comes (see DRAIN_BYTES), at full speed.
-            body.abort()
+            exchange.discard_body()
             self._draining[stream.stream_id] = [DRAIN_BYTES, self.loop.time() + DRAIN_SECONDS]
             h2fast.grow_stream_window(self.conn, stream.stream_id, self.config.stream_window_size)
             self.flush_soon()
@@ -399,15 +393,6 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
 
     # -- response memory ----------------------------------------------------------
 
-    def hold(self, size: int) -> None:
-        """*Any thread*: ``size`` more response bytes wait to be sent (see memory.py).
-
-        Called on the app's thread as it hands its output over, so that the thread
-        pool sees the count before it starts the connection's next call.
-        """
-        if self.server.response_memory.hold(self, size):
-            self.loop.call_soon_threadsafe(self.server.watch_budget)
-
     def release(self, size: int) -> None:
         """``size`` held response bytes were sent (or dropped)."""
         self.server.response_memory.release(self, size)
@@ -415,13 +400,13 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
     def resume_app_calls(self) -> None:
         """The response budgets have room again: start the app calls that waited."""
         if not self._closed:
-            self.app_share.resume()
+            self.apps.resume()
 
     def shed(self, why: str) -> None:
         """End this connection now to free what it holds (the process is over its
         response budget, or out of app threads, and this client has not read for a while)."""
         log.warning("closing connection from %s: %s (ENHANCE_YOUR_CALM)",
-                    self._environ["REMOTE_ADDR"], why)
+                    self._peer, why)
         self._connection_error(ErrorCodes.ENHANCE_YOUR_CALM)
         self.transport.abort()  # a client that does not read would never take our GOAWAY
 
@@ -435,7 +420,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         """Seconds the longest-waiting app call of this connection has waited on the
         client (see Exchange.stuck_on_client); 0 if none does."""
         last_sent, last_received = self._last_sent, self._last_activity
-        return max((stream.stuck_on_client(now, last_sent, last_received)
+        return max((stream.exchange.stuck_on_client(now, last_sent, last_received)
                     for stream in self.streams.values()), default=0.0)
 
     @property
@@ -465,7 +450,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         if self._budget.spend(cost):
             return True
         log.warning("closing connection from %s: too many %s (ENHANCE_YOUR_CALM)",
-                    self._environ["REMOTE_ADDR"], what)
+                    self._peer, what)
         self._connection_error(ErrorCodes.ENHANCE_YOUR_CALM)
         return False
 
@@ -476,14 +461,14 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         stall = self.config.write_stall_timeout
         if self.write_paused and now - self._paused_since > stall:
             log.warning("closing connection from %s: it has not read for %.0f s",
-                        self._environ["REMOTE_ADDR"], now - self._paused_since)
+                        self._peer, now - self._paused_since)
             self.abort()
         elif self.scheduler.busy and now - self._last_sent > stall:
             log.warning("closing connection from %s: no connection window for %.0f s",
-                        self._environ["REMOTE_ADDR"], now - self._last_sent)
+                        self._peer, now - self._last_sent)
             self.abort()
         elif not self.streams and now - self._last_activity > self.config.idle_timeout:
-            log.debug("closing idle connection from %s", self._environ["REMOTE_ADDR"])
+            log.debug("closing idle connection from %s", self._peer)
             self.shutdown()
         else:
             for stream_id, (_, deadline) in list(self._draining.items()):
@@ -492,7 +477,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
             for stream in list(self.streams.values()):
                 if stream.stalled_since and now - stream.stalled_since > stall:
                     log.warning("stream %d from %s: no window for %.0f s; reset",
-                                stream.stream_id, self._environ["REMOTE_ADDR"], now - stream.stalled_since)
+                                stream.stream_id, self._peer, now - stream.stalled_since)
                     stream.reset(ErrorCodes.CANCEL)
 
     # -- closing ------------------------------------------------------------------

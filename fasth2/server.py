@@ -20,6 +20,7 @@ from typing import Awaitable, Callable
 from .acceptor import SharedSocketAcceptor
 from .config import Config
 from .errors import StartupError
+from .gateway import WSGIGateway
 from .listeners import Listener, log_listening, open_listeners
 from .memory import ResponseMemory, tune_allocator
 from .selector import ProtocolSelector
@@ -54,7 +55,7 @@ class Server:
     """A running fasth2 server: its sockets, connections and thread pool."""
 
     def __init__(self, app: Callable, config: Config,
-                 listeners: list[Listener] | None = None) -> None:
+                 listeners: list[Listener] | None = None, gateway=None) -> None:
         self.app = app
         self.config = config
         self.loop = asyncio.get_running_loop()
@@ -84,6 +85,9 @@ class Server:
         #: Unsent response bytes, per connection and in total (see memory.py).
         self.response_memory = ResponseMemory(config.response_memory_per_connection,
                                               config.response_memory)
+        #: What runs the app for the connections' exchanges (gateway.py); the WSGI
+        #: gateway unless another is given.
+        self.gateway = WSGIGateway(app, self) if gateway is None else gateway
 
     async def start(self) -> None:
         """Listen on every bind address (or the given listeners); StartupError if one is

@@ -1,7 +1,8 @@
-"""One HTTP/2 stream's response path: from the app's hand-off to flow-controlled DATA.
+"""One HTTP/2 stream's response path: from the gateway's events to flow-controlled DATA.
 
-Strategy: the app's output arrives through ``Exchange`` (see exchange.py). On the
-loop, it is sent at once while the stream and connection windows and the transport
+Strategy: ``Stream`` is the HTTP/2 *wire* of an ``Exchange`` (exchange.py): the
+gateway's response events arrive as ``respond``, ``inform``, ``end_with_trailers`` and
+``reset``. On the loop, output is sent at once while the stream and connection windows and the transport
 allow it and no other stream waits: a response that fits (most do) never costs a task.
 Otherwise the stream starts its send coroutine (``_sending_loop``), which sleeps until
 the connection's ``SendScheduler`` gives it a turn (in RFC 9218 priority order) or its
@@ -19,9 +20,9 @@ from h2.errors import ErrorCodes
 from h2.exceptions import H2Error
 
 from . import h2fast
+from .events import CONNECTION_CLOSED, SERVER_RESET
 from .exchange import Exchange
 from .priority import DEFAULT, Priority, parse_priority
-from .speedups import encode_response_headers
 
 if TYPE_CHECKING:
     from .protocol import H2Protocol
@@ -43,19 +44,26 @@ STREAM_BLOCKED = 2  # the stream's own window is shut: wait for its WINDOW_UPDAT
 CONNECTION_BLOCKED = 3  # connection window shut or transport paused: wait in the queue
 
 
-class Stream(Exchange):
-    """One HTTP/2 stream's response: the hand-off plus flow-controlled sending."""
+class Stream:
+    """One HTTP/2 stream's response: flow-controlled, prioritised sending."""
 
-    __slots__ = ("_pending", "_offset", "_counted", "_app_done", "_finished", "_sender", "_trailers",
-                 "_wakeup", "_turn", "_poked", "priority", "rfc9218", "sched_queued",
-                 "sched_version", "stalled_since")
+    __slots__ = ("protocol", "stream_id", "exchange", "_pending", "_offset", "_app_done",
+                 "_finished", "_sender", "_trailers", "_wakeup", "_turn", "_poked", "priority",
+                 "rfc9218", "sched_queued", "sched_version", "stalled_since")
 
-    def __init__(self, protocol: "H2Protocol", stream_id: int, body, limit: int,
+    #: HTTP/2 frames every byte: no sendfile.
+    can_sendfile = False
+
+    def __init__(self, protocol: "H2Protocol", stream_id: int, headers: list,
                  priority: Priority = DEFAULT) -> None:
-        super().__init__(protocol, stream_id, body, limit)
+        self.protocol = protocol
+        self.stream_id = stream_id
+        #: What the gateway sees of this stream's request and response (None once the
+        #: stream is finished: the exchange refers to its wire, and a cycle between
+        #: them would leave every request's objects to the cyclic garbage collector).
+        self.exchange: Exchange | None = Exchange(self, stream_id, "2", headers)
         self._pending: deque[bytes] = deque()
         self._offset = 0  # bytes of _pending[0] already sent
-        self._counted = 0  # pending bytes the app thread counts (all but the final piece)
         self._app_done = False  # the app handed over its last piece
         self._finished = False  # END_STREAM sent (or the stream was reset)
         self._trailers: list | None = None  # sent with END_STREAM after the body
@@ -72,31 +80,28 @@ class Stream(Exchange):
         #: When the stream started waiting for its own window (0: it is not).
         self.stalled_since = 0.0
 
+    def reserve(self, size: int) -> None:
+        """*Any thread*: ``size`` more response bytes wait to be sent, counted against
+        the connection's response memory (memory.py) from the moment the app hands
+        them over, so that the thread pool sees the count before it starts the
+        connection's next call. Going over the process's budget has the loop shed."""
+        protocol = self.protocol
+        if protocol.server.response_memory.hold(protocol, size):
+            protocol.loop.call_soon_threadsafe(protocol.server.watch_budget)
 
-    def refuse(self, status: int, reason: str) -> None:
-        """Answer without running the app: a 413 for a declared body over the limit, a
-        400 for a request-target no environ can hold (the same answers as HTTP/1.1's)."""
-        body = (reason + "\n").encode()
-        headers = encode_response_headers(f"{status} {reason}", [
-            ("content-type", "text/plain"), ("content-length", str(len(body)))])
-        self._produced(len(body))
-        self._on_output(headers, body, True)
+    def credit(self, size: int) -> None:
+        """The app consumed ``size`` bytes of the request body."""
+        self.protocol.body_consumed(self.stream_id, size)
 
-    def _produced(self, size: int) -> None:
-        self.protocol.hold(size)
-
-    def _on_output(self, headers: list | None, data: bytes, end: bool) -> None:
+    def respond(self, headers: list | None, data: bytes, end: bool) -> None:
+        """Response headers (the first time) and/or body bytes; ``end``: the last."""
         if self._finished:
             if data:
                 self.protocol.release(len(data))
-            if not end:
-                self._release(len(data))
             return
         conn = self.protocol.conn
         if data:  # queued first, so that abort() releases it whatever happens below
             self._pending.append(data)
-            if not end:
-                self._counted += len(data)
         try:
             if headers is not None:
                 self._apply_response_priority(headers)
@@ -128,14 +133,14 @@ class Stream(Exchange):
             scheduler.push(self)
         self._start_sender()
 
-    def _on_end_with_trailers(self, headers: list | None, data: bytes, trailers: list) -> None:
-        """The last piece; a trailers HEADERS frame with END_STREAM follows the body."""
+    def end_with_trailers(self, trailers: list) -> None:
+        """The end: a trailers HEADERS frame with END_STREAM follows the body."""
         self._trailers = trailers
-        self._on_output(headers, data, True)
+        self.respond(None, b"", True)
 
-    def _on_informational(self, headers: list) -> None:
+    def inform(self, headers: list) -> None:
         """A 1xx HEADERS frame (without END_STREAM) ahead of the response."""
-        if self._finished or self.aborted:
+        if self._finished:
             return
         try:
             h2fast.send_headers(self.protocol.conn, self.stream_id, headers, False)
@@ -160,7 +165,7 @@ class Stream(Exchange):
 
     def _start_sender(self) -> None:
         if self._sender is None:
-            self._sender = asyncio.ensure_future(self._sending_loop())
+            self._sender = self.protocol.loop.create_task(self._sending_loop())
 
     def _send(self, allowance: int | None) -> int:
         """Send what the windows, the transport and ``allowance`` (bytes) permit.
@@ -208,10 +213,7 @@ class Stream(Exchange):
                 last = self._app_done and not pending and self._trailers is None
                 pieces = protocol.pieces if size >= ZERO_COPY_MIN else None
                 h2fast.send_data(conn, sid, chunk, start, size, last, pieces)
-                if self._counted:  # counted bytes come first: the final piece is last
-                    counted = min(size, self._counted)
-                    self._counted -= counted
-                    self._release(counted)
+                self.exchange.delivered(size)
                 protocol.queued(size)
                 if last:
                     self._finish()
@@ -287,6 +289,7 @@ class Stream(Exchange):
     def _finish(self) -> None:
         """END_STREAM is out: the exchange is complete on our side."""
         self._finished = True
+        self.exchange.complete()
         self.protocol.stream_finished(self)
 
     def reset(self, error_code: ErrorCodes) -> None:
@@ -298,18 +301,18 @@ class Stream(Exchange):
         except H2Error:
             pass  # already closed on h2's side: nothing to tell the client
         self.protocol.flush_soon()
-        self.abort()
+        self.abort(SERVER_RESET)
 
-    def abort(self) -> None:
-        """Abandon the stream: wake and stop the app thread, drop unsent output."""
-        self._abandon()
+    def abort(self, outcome: str = CONNECTION_CLOSED) -> None:
+        """Abandon the stream (``outcome`` says why, see events.py): stop the app's
+        work, drop unsent output."""
+        self.exchange.abort(outcome)
         pending = self._pending
         if pending:
             self.protocol.release(sum(map(len, pending)))
             pending.clear()
             self._offset = 0
         self.protocol.scheduler.discard(self)
-        self.body.abort()  # the stream is closed: its window no longer matters
         self.wake()
         if not self._finished:
             self._finished = True

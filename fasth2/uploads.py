@@ -56,7 +56,7 @@ class UploadWatch:
             self._quiet += 1
         uploading = waiting = 0
         for stream in self._streams.values():
-            body = stream.body
+            body = stream.exchange.body
             if not body.ended:
                 uploading += 1
                 waiting += body.reader_waiting

@@ -2,10 +2,10 @@
 
 Strategy: everything here runs on an app thread of the pool, never on the loop. The
 environ is a plain ``dict`` built by the (compiled) ``build_environ`` from h2's header
-list and a per-connection base. The response reaches the loop through
-``Stream.submit``: a list or tuple body (the common case) goes over in one hand-off
-with its headers and END_STREAM; any other iterable goes chunk by chunk, the app's
-thread pausing while the stream's buffer is full.
+list and a per-connection base (gateway.py). The response reaches the loop through a
+``ThreadHandOff`` (handoff.py): a list or tuple body (the common case) goes over in one
+hand-off with its headers and the end; any other iterable goes chunk by chunk, the
+app's thread pausing while the exchange's buffer is full.
 """
 
 from __future__ import annotations
@@ -87,7 +87,7 @@ class Response:
     __slots__ = ("stream", "headers", "headers_sent", "head", "trailers", "ended")
 
     def __init__(self, stream, head: bool) -> None:
-        self.stream = stream
+        self.stream = stream  # the exchange's ThreadHandOff
         self.headers: list | None = None  # encoded by start_response, not yet sent
         self.headers_sent = False
         self.head = head  # a HEAD request: send headers only
@@ -163,6 +163,11 @@ class Response:
             return
         if type(result) is list or type(result) is tuple:
             body = b"".join(result)  # a TypeError here names a non-bytes item
+            if self.trailers is None and not self.headers_sent and self.headers is not None:
+                # The usual response, in one hand-off (what _finish does, two calls shorter).
+                self.headers_sent = self.ended = True
+                self.stream.submit(self.headers, b"" if self.head else body, True)
+                return
             self._finish(self._take_headers(), b"" if self.head else body)
             return
         for chunk in result:
@@ -201,31 +206,32 @@ class Response:
     def fail(self) -> None:
         """The app raised: a 500 if nothing went out yet, else reset the stream."""
         if self.headers_sent:
-            self.stream.reset_from_app(ErrorCodes.INTERNAL_ERROR)
+            self.stream.reset(ErrorCodes.INTERNAL_ERROR)
         else:
             self.headers_sent = True
             self.stream.submit(_SERVER_ERROR_HEADERS, b"" if self.head else _SERVER_ERROR_BODY, True)
 
 
-def run_app(app: Callable, environ: dict, stream) -> None:
+def run_app(app: Callable, environ: dict, handoff) -> None:
     """Run one WSGI request to completion on the current (worker) thread.
 
     The iterable's ``close()`` is always called. An app exception is logged once with
     its traceback and answered with a 500 or an RST_STREAM INTERNAL_ERROR; a stream the
     client abandoned just stops the work quietly. ``OPTIONS *`` never reaches the app.
+    ``handoff`` (handoff.py) carries the response to the exchange.
     """
-    response = Response(stream, environ["REQUEST_METHOD"] == "HEAD")
+    response = Response(handoff, environ["REQUEST_METHOD"] == "HEAD")
     environ["wsgi.early_hints"] = response.early_hints  # the key gunicorn uses
     environ["fasth2.send_trailers"] = environ["gunicorn.http2.send_trailers"] = \
         response.send_trailers  # (gunicorn's key: apps written for it run unchanged)
     try:
-        if stream.aborted:  # reset before a thread got to it: nothing to do
+        if handoff.exchange.aborted:  # reset before a thread got to it: nothing to do
             return
         if environ["PATH_INFO"] == "*":
             if environ["REQUEST_METHOD"] == "OPTIONS":
-                stream.submit(_OPTIONS_ANSWER, b"", True)
+                handoff.submit(_OPTIONS_ANSWER, b"", True)
             else:
-                stream.submit(_ASTERISK_REFUSED, b"" if response.head else _ASTERISK_REFUSED_BODY, True)
+                handoff.submit(_ASTERISK_REFUSED, b"" if response.head else _ASTERISK_REFUSED_BODY, True)
             return
         result = app(environ, response.start_response)
         try:
@@ -235,11 +241,11 @@ def run_app(app: Callable, environ: dict, stream) -> None:
             if close is not None:
                 close()
     except StreamAborted:
-        log.debug("stream %d: client went away; application work stopped", stream.stream_id)
+        log.debug("stream %d: client went away; application work stopped", handoff.stream_id)
     except Exception:
-        if stream.aborted:
+        if handoff.aborted:
             log.debug("stream %d: application failed after the client went away",
-                      stream.stream_id, exc_info=True)
+                      handoff.stream_id, exc_info=True)
             return
         log.exception("Error handling %s %s", environ.get("REQUEST_METHOD"),
                       environ.get("PATH_INFO"))

@@ -8,6 +8,7 @@ import pytest
 import trustme
 
 from .helpers import ServerProcess
+from .inprocess import Connection, hello
 
 
 def write_certificate(folder: Path) -> dict[str, Path]:
@@ -65,3 +66,19 @@ def tls_server(tmp_path_factory):
     process = start_tls_server("tests.apps:app", tmp_path_factory.mktemp("tls-module"))
     yield process
     process.stop()
+
+
+@pytest.fixture
+def memory_connection():
+    """Make in-process connections (tests/inprocess.py): ``memory_connection(handler,
+    **config)``; the default handler answers "hello <path>"."""
+    made = []
+
+    def make(handler=hello, **config):
+        connection = Connection(handler, **config)
+        made.append(connection)
+        return connection
+
+    yield make
+    for connection in made:
+        connection.close()

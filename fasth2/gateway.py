@@ -1,0 +1,110 @@
+"""The WSGI gateway: what a connection's exchanges need to reach a WSGI app.
+
+Strategy: the protocols know nothing of WSGI. For each request they make an
+``Exchange`` (exchange.py) and hand it here twice: ``begin`` as soon as its head is
+in (the request body needs a receiver from the first byte), and ``run`` when its app
+call may start (at once on HTTP/2; in turn on HTTP/1.1, whose responses go out in
+order, so that an answer given here cannot overtake an earlier one). ``run`` builds
+the environ, answers what no app should see (a target no environ can hold: 400; a
+declared body over the limit: 413), and puts the app call on the thread pool, where
+``run_app`` (wsgi.py) answers through a ``ThreadHandOff``.
+An ASGI gateway would offer the same two calls and await instead.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING, Callable
+
+from .body import EMPTY_BODY, RequestBody
+from .errors import BadRequest
+from .events import Response
+from .handoff import ThreadHandOff, call_on_loop
+from .limits import declared_too_large
+from .speedups import build_environ, encode_response_headers
+from .threadpool import ThreadShare
+from .wsgi import base_environ, run_app
+
+if TYPE_CHECKING:
+    from .exchange import Exchange
+    from .server import Server
+
+_SERVER_PROTOCOLS = {"2": "HTTP/2", "1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
+
+
+def refuse(exchange: "Exchange", status: int, reason: str) -> None:
+    """On the loop: answer with ``status`` and a one-line text body, no app involved."""
+    body = (reason + "\n").encode()
+    headers = encode_response_headers(f"{status} {reason}", [
+        ("content-type", "text/plain"), ("content-length", str(len(body)))])
+    exchange.reserve(len(body))
+    exchange.send(Response(headers, body, True))
+
+
+class WSGIGateway:
+    """Runs one WSGI app for the exchanges of every connection of a server."""
+
+    def __init__(self, app: Callable, server: "Server") -> None:
+        self.app = app
+        self.server = server
+
+    def for_connection(self, transport, budget_owner=None) -> "WSGIConnection":
+        """The gateway's side of one connection. ``budget_owner`` (an HTTP/2
+        connection) gets a bounded share of the thread pool and is held to its
+        response budget (see threadpool.ThreadShare); without one, calls go to the
+        pool directly (HTTP/1.1 has one at a time)."""
+        return WSGIConnection(self, transport, budget_owner)
+
+
+class WSGIConnection(ThreadShare):
+    """The WSGI gateway's side of one connection: its base environ, and its share of
+    the thread pool (a ThreadShare: ``running``, ``open``, ``resume``...)."""
+
+    def __init__(self, gateway: WSGIGateway, transport, budget_owner) -> None:
+        server = self.server = gateway.server
+        super().__init__(server.app_threads, server.thread_share, server.response_memory,
+                         budget_owner)
+        self.app = gateway.app
+        self.config = server.config
+        self.environ = base_environ(transport, self.config.tls, self.config.workers > 1)
+        self._shared = budget_owner is not None  # else calls go to the pool directly
+        self._call_soon = server.loop.call_soon_threadsafe
+        self._run_on_loop = partial(call_on_loop, self._call_soon)
+
+    def begin(self, exchange: "Exchange", has_body: bool) -> None:
+        """A request head arrived: give the exchange its body's receiver
+        (``wsgi.input``), which takes body bytes from now on."""
+        # Consumption goes to the wire, not the exchange: the body (which the exchange
+        # holds) then refers to nothing that refers back to it.
+        exchange.body = RequestBody(self._run_on_loop, exchange.wire.credit) if has_body \
+            else EMPTY_BODY
+
+    def run(self, exchange: "Exchange", order: tuple = (), has_body: bool | None = None) -> bool:
+        """The exchange's app call may start: build its environ and put the call on the
+        thread pool, now (True) or once this connection's share has room (False;
+        waiting calls go lowest ``order`` first). What no app should see is answered
+        here instead (False): a target no environ holds (400), a declared body over
+        the limit (413). ``has_body`` given: ``begin`` first, in the same call (for
+        HTTP/2, whose app calls start as their heads arrive)."""
+        if has_body is not None:
+            exchange.body = RequestBody(self._run_on_loop, exchange.wire.credit) if has_body \
+                else EMPTY_BODY
+        body = exchange.body
+        try:
+            environ = build_environ(exchange.headers, self.environ)
+        except BadRequest as exc:
+            refuse(exchange, exc.status, exc.reason)
+            return False
+        if exchange.http_version != "2":
+            environ["SERVER_PROTOCOL"] = _SERVER_PROTOCOLS.get(exchange.http_version) \
+                or "HTTP/" + exchange.http_version
+        environ["wsgi.input"] = body
+        environ["fasth2.request_trailers"] = body.trailers
+        if declared_too_large(environ.get("CONTENT_LENGTH"), self.config.max_body_size):
+            refuse(exchange, 413, "Content Too Large")
+            return False
+        handoff = ThreadHandOff(exchange, self._call_soon, self.config.stream_buffer_size)
+        if not self._shared:
+            self.server.app_threads.submit(run_app, self.app, environ, handoff)
+            return True
+        return self.start(run_app, self.app, environ, handoff, order=order)
