@@ -63,8 +63,10 @@ def server_command(name: str, protocol: str, port: int, tls: tuple[str, str]) ->
     cert, key = tls
     bind = f"127.0.0.1:{port}"
     peer_bin = VENV / "bin"
-    if name == "fasth2":
+    if name in ("fasth2", "fasth2+log"):
         extra = ["--certfile", cert, "--keyfile", key] if protocol == "h2" else []
+        if name == "fasth2+log":  # the access log's cost (issue 14): a line per request
+            extra += ["--access-logfile", ACCESS_LOG]
         return [sys.executable, "-m", "fasth2", "-b", bind, "--log-level", "warning", *extra,
                 "bench.apps:wsgi_app"]
     if name == "hypercorn":
@@ -92,7 +94,9 @@ def server_command(name: str, protocol: str, port: int, tls: tuple[str, str]) ->
     raise ValueError(name)
 
 
-SERVERS = ["fasth2", "hypercorn", "granian", "gunicorn", "uvicorn"]
+SERVERS = ["fasth2", "fasth2+log", "hypercorn", "granian", "gunicorn", "uvicorn"]
+#: Where "fasth2+log" writes its access log (emptied after each run).
+ACCESS_LOG = os.path.join(tempfile.gettempdir(), "fasth2-bench-access.log")
 
 
 def ensure_peers() -> None:
@@ -202,6 +206,9 @@ def measure(server: str, scenario: Scenario, rounds: int, duration: float, tls, 
     except RuntimeError as exc:
         print(f"    {server}: {exc}", flush=True)
         return [None] * rounds
+    finally:
+        if os.path.exists(ACCESS_LOG):
+            os.remove(ACCESS_LOG)  # (the log of "fasth2+log": 10^5 lines a run)
 
 
 def format_table(results: dict, servers: list[str], scenarios: list[Scenario]) -> str:

@@ -12,6 +12,7 @@ import logging
 import sys
 
 from ._version import VERSION
+from .accesslog import check_format
 from .config import Config
 from .errors import StartupError
 from .loader import AppLoadError, load_app
@@ -74,6 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_process_flags(parser, defaults)
     parser.add_argument("--log-level", choices=LOG_LEVELS, default=defaults.log_level,
                         help=f"logging level (default {defaults.log_level})")
+    parser.add_argument("--access-logfile", metavar="FILE",
+                        help="write the access log to FILE ('-': stdout); off by default")
+    parser.add_argument("--access-logformat", metavar="FORMAT",
+                        default=defaults.access_log_format,
+                        help="the access log's line, with gunicorn's atoms (%%(h)s, "
+                        "%%(r)s, %%(s)s, %%({header}i)s...) and fasth2's: %%(protocol)s, "
+                        "%%(stream)s, %%(delivered)s, %%(received)s, %%(outcome)s "
+                        f"(default '{defaults.access_log_format.replace('%', '%%')}')")
     parser.add_argument("--version", action="version",
                         version=f"fasth2 {VERSION} ({BUILD})")
     return parser
@@ -176,6 +185,8 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "response_memory_per_connection": args.response_memory_per_connection,
         "backlog": args.backlog,
         "log_level": args.log_level,
+        "access_logfile": args.access_logfile,
+        "access_log_format": check_format(args.access_logformat),
         "certfile": args.certfile,
         "keyfile": args.keyfile,
         "keyfile_password": args.keyfile_password,

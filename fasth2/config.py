@@ -10,6 +10,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
+from .accesslog import DEFAULT_FORMAT as DEFAULT_ACCESS_FORMAT
+
 if TYPE_CHECKING:
     import ssl
 
@@ -45,6 +47,11 @@ class Config:
     graceful_timeout: float = 5.0
     #: Logging level name for the ``fasth2`` loggers.
     log_level: str = "info"
+    #: The access log's file (``-``: stdout); None: no access log unless a logging
+    #: configuration gives the ``fasth2.access`` logger a handler.
+    access_logfile: str | None = None
+    #: The access log's line: gunicorn's atoms and fasth2's own (see accesslog.py).
+    access_log_format: str = DEFAULT_ACCESS_FORMAT
     #: Listen backlog handed to the kernel.
     backlog: int = 1024
 

@@ -23,16 +23,45 @@ from .events import COMPLETE, CONNECTION_CLOSED, Data, Informational, Reset, Res
 monotonic = time.monotonic
 
 
+class ConnectionInfo:
+    """What the exchanges of one connection share: its addresses, whether it is TLS,
+    and who hears of each exchange's end (the access log; None: nobody)."""
+
+    __slots__ = ("client", "client_port", "server", "server_port", "tls", "ssl_object",
+                 "on_exchange_end")
+
+    def __init__(self, transport, tls: bool,
+                 on_exchange_end: Callable[["Exchange"], None] | None = None) -> None:
+        server = transport.get_extra_info("sockname")
+        peer = transport.get_extra_info("peername")
+        if not isinstance(server, tuple):
+            # A unix socket: no host or port of its own. Clients address it with a Host
+            # of their choosing; the default port of the scheme is what it implies.
+            server = ("localhost", 443 if tls else 80)
+        if not isinstance(peer, tuple):
+            peer = ("", "")  # a unix socket's peer is unnamed
+        #: The client's address and port, as strings ("" on a unix socket).
+        self.client, self.client_port = str(peer[0]), str(peer[1])
+        self.server, self.server_port = str(server[0]), str(server[1])
+        self.tls = tls
+        #: The TLS connection (its peer certificate), None in cleartext.
+        self.ssl_object = transport.get_extra_info("ssl_object") if tls else None
+        self.on_exchange_end = on_exchange_end
+
+
 class Exchange:
     """One request/response exchange on an HTTP/2 stream or an HTTP/1.x connection."""
 
-    __slots__ = ("stream_id", "http_version", "headers", "wire", "body", "response_headers",
+    __slots__ = ("connection", "stream_id", "http_version", "headers", "wire", "body",
+                 "response_headers",
                  "bytes_sent", "bytes_received", "started", "ended", "outcome", "aborted",
                  "app_waiting", "on_drained", "on_aborted")
 
-    def __init__(self, wire, stream_id: int, http_version: str, headers: list) -> None:
+    def __init__(self, wire, connection: ConnectionInfo, stream_id: int, http_version: str,
+                 headers: list) -> None:
         #: The protocol's writer for this exchange (stream.Stream, http1.H1Response).
         self.wire = wire
+        self.connection = connection
         #: The HTTP/2 stream id (HTTP/1.x: the request's number on its connection).
         self.stream_id = stream_id
         #: "2", "1.1" or "1.0".
@@ -58,6 +87,11 @@ class Exchange:
         self.on_drained: Callable[[int], None] | None = None
         #: Called once if the exchange is abandoned (reset, or the connection ended).
         self.on_aborted: Callable[[], None] | None = None
+
+    @property
+    def client(self) -> str:
+        """The client's address."""
+        return self.connection.client
 
     @property
     def status(self) -> int:
@@ -141,11 +175,20 @@ class Exchange:
         if drained is not None:
             drained(size)
 
+    def drained(self, size: int) -> None:
+        """``size`` body bytes, counted in ``bytes_sent`` as they were written, have
+        left the transport's buffer too (HTTP/1.1, whose writes are not windowed)."""
+        drained = self.on_drained
+        if drained is not None:
+            drained(size)
+
     def complete(self) -> None:
         """The whole response is out."""
         if self.outcome is None:
             self.outcome = COMPLETE
             self.ended = monotonic()
+            if self.connection.on_exchange_end is not None:
+                self.connection.on_exchange_end(self)
         self.on_drained = self.on_aborted = None  # (they refer back to the gateway's side)
 
     def abort(self, outcome: str = CONNECTION_CLOSED) -> None:
@@ -156,6 +199,8 @@ class Exchange:
         if self.outcome is None:
             self.outcome = outcome
             self.ended = monotonic()
+            if self.connection.on_exchange_end is not None:
+                self.connection.on_exchange_end(self)
         self.body.abort()
         if self.on_aborted is not None:
             self.on_aborted()

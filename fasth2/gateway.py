@@ -48,25 +48,25 @@ class WSGIGateway:
         self.app = app
         self.server = server
 
-    def for_connection(self, transport, budget_owner=None) -> "WSGIConnection":
+    def for_connection(self, connection, budget_owner=None) -> "WSGIConnection":
         """The gateway's side of one connection. ``budget_owner`` (an HTTP/2
         connection) gets a bounded share of the thread pool and is held to its
         response budget (see threadpool.ThreadShare); without one, calls go to the
         pool directly (HTTP/1.1 has one at a time)."""
-        return WSGIConnection(self, transport, budget_owner)
+        return WSGIConnection(self, connection, budget_owner)
 
 
 class WSGIConnection(ThreadShare):
     """The WSGI gateway's side of one connection: its base environ, and its share of
     the thread pool (a ThreadShare: ``running``, ``open``, ``resume``...)."""
 
-    def __init__(self, gateway: WSGIGateway, transport, budget_owner) -> None:
+    def __init__(self, gateway: WSGIGateway, connection, budget_owner) -> None:
         server = self.server = gateway.server
         super().__init__(server.app_threads, server.thread_share, server.response_memory,
                          budget_owner)
         self.app = gateway.app
         self.config = server.config
-        self.environ = base_environ(transport, self.config.tls, self.config.workers > 1)
+        self.environ = base_environ(connection, self.config.workers > 1)
         self._shared = budget_owner is not None  # else calls go to the pool directly
         self._call_soon = server.loop.call_soon_threadsafe
         self._run_on_loop = partial(call_on_loop, self._call_soon)

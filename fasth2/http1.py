@@ -22,12 +22,11 @@ import httptools
 
 from .errors import BadRequest, StreamAborted
 from .events import CONNECTION_CLOSED, SERVER_RESET
-from .exchange import Exchange
+from .exchange import ConnectionInfo, Exchange
 from .files import send_with_sendfile
 from .h1checks import check_head, host_is_valid, origin_form
 from .h1framing import RequestFraming, UpgradeRequested
 from .limits import DRAIN_BYTES, DRAIN_SECONDS, LINGER_SECONDS, declared_too_large
-from .listeners import peer_address
 from .speedups import lone_head
 
 if TYPE_CHECKING:
@@ -81,7 +80,7 @@ class H1Response:
         self.stream_id = number  # the request's number on its connection
         #: What the gateway sees of this request and its response (None once the
         #: response is finished: see H1Protocol._detach).
-        self.exchange: Exchange | None = Exchange(self, number, version, headers)
+        self.exchange: Exchange | None = Exchange(self, protocol.info, number, version, headers)
         self.version = version
         self.head = head
         self.keep_alive = keep_alive
@@ -120,13 +119,14 @@ class H1Response:
         if end and self._chunked:
             out += _LAST_CHUNK if self.trailers is None else self._trailer_section()
         protocol.write(out)
+        exchange = self.exchange
+        exchange.bytes_sent += len(data)
         if end:
             self._finished = True
-            self.exchange.delivered(len(data))
-            self.exchange.complete()
+            exchange.complete()
             protocol.exchange_finished(self)
         elif data:
-            protocol.deliver_when_writable(self.exchange, len(data))
+            protocol.drained_when_writable(exchange, len(data))
 
     def end_with_trailers(self, trailers: list) -> None:
         """Trailers go out in a chunked body's trailer section, to a client that said
@@ -244,7 +244,7 @@ class H1Protocol(asyncio.Protocol):
     __slots__ = ("server", "config", "loop", "transport", "framing", "parser", "streams",
                  "closed", "closing", "write_paused", "_queue", "_current", "_receiving",
                  "_count", "_unreleased", "_body_buffered", "_reading_paused",
-                 "_last_activity", "_request_started", "_paused_since", "apps", "_peer",
+                 "_last_activity", "_request_started", "_paused_since", "apps", "info",
                  "_upgrade_buffer", "_upgrade_to_h2c", "_drop_left", "_drop_until", "_lingering",
                  "_url", "_good_host", "_headers", "_fields", "_hosts", "_header_bytes",
                  "_upgrade", "_replay")
@@ -275,7 +275,8 @@ class H1Protocol(asyncio.Protocol):
         self._paused_since = 0.0
         #: The gateway's side of this connection (gateway.py), made with the transport.
         self.apps = None
-        self._peer = ""  # the client's address, for log lines
+        #: Addresses and TLS, shared by the exchanges (made with the transport).
+        self.info: ConnectionInfo | None = None
         self._upgrade_buffer: bytearray | None = None  # after an h2c upgrade request
         #: Hands the transport to HTTP/2 (see selector.py); None: no h2c upgrades.
         self._upgrade_to_h2c = upgrade_to_h2c
@@ -311,8 +312,8 @@ class H1Protocol(asyncio.Protocol):
         """Remember the transport and the connection's constant environ keys."""
         self.transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(high=self.config.write_buffer_high)  # type: ignore[attr-defined]
-        self._peer = peer_address(transport)
-        self.apps = self.server.gateway.for_connection(transport)
+        self.info = ConnectionInfo(transport, self.config.tls, self.server.exchange_ended)
+        self.apps = self.server.gateway.for_connection(self.info)
         self.server.connections.add(self)
 
     def data_received(self, data: bytes) -> None:
@@ -354,11 +355,11 @@ class H1Protocol(asyncio.Protocol):
         self._paused_since = self.loop.time()
 
     def resume_writing(self) -> None:
-        """Drained: count what was held as delivered, waking the app threads."""
+        """Drained: what was written meanwhile has left the buffer; wake the app threads."""
         self.write_paused = False
         held, self._unreleased = self._unreleased, []
         for exchange, size in held:
-            exchange.delivered(size)
+            exchange.drained(size)
 
     def connection_lost(self, exc: Exception | None) -> None:
         """Stop every app call this connection started."""
@@ -535,12 +536,13 @@ class H1Protocol(asyncio.Protocol):
         if data and not self.closed and not self.transport.is_closing():
             self.transport.write(data)
 
-    def deliver_when_writable(self, exchange: Exchange, size: int) -> None:
-        """Count ``size`` bytes as delivered now, or once the transport drains."""
+    def drained_when_writable(self, exchange: Exchange, size: int) -> None:
+        """Tell ``exchange`` that ``size`` written bytes left the buffer: now, or once
+        the transport drains."""
         if self.write_paused:
             self._unreleased.append((exchange, size))
         else:
-            exchange.delivered(size)
+            exchange.drained(size)
 
     def can_retire(self, now: float, quiet: float) -> bool:
         """True during a request (its response then says ``connection: close``, and
@@ -561,7 +563,7 @@ class H1Protocol(asyncio.Protocol):
 
     def shed(self, why: str) -> None:
         """End this connection now (out of app threads, and this client is why)."""
-        log.warning("closing connection from %s: %s", self._peer, why)
+        log.warning("closing connection from %s: %s", self.info.client, why)
         self._close()
         self.transport.abort()
 
@@ -576,14 +578,14 @@ class H1Protocol(asyncio.Protocol):
         config = self.config
         if self.write_paused and now - self._paused_since > config.write_stall_timeout:
             log.warning("closing connection from %s: it has not read for %.0f s",
-                        self._peer, now - self._paused_since)
+                        self.info.client, now - self._paused_since)
             self._close()
         elif self._drop_left is not None and now > self._drop_until:
             log.info("client still sending a body nobody reads after %.0f s; closing",
                      DRAIN_SECONDS)
             self._close()
         elif self._request_started and now - self._request_started > config.header_timeout:
-            log.info("request headers from %s took too long (408)", self._peer)
+            log.info("request headers from %s took too long (408)", self.info.client)
             self._fail(408, "Request Timeout")
         elif (self._current is None and not self._queue and not self._request_started
               and now - self._last_activity > config.idle_timeout):

@@ -282,8 +282,3 @@ def log_listening(listeners: list[Listener], tls: bool) -> None:
     for listener in listeners:
         log.info("Listening on %s", listener.url(tls))
 
-
-def peer_address(transport) -> str:
-    """The client's address on a connection, for log lines ("" on a unix socket)."""
-    peer = transport.get_extra_info("peername")
-    return str(peer[0]) if isinstance(peer, tuple) else ""

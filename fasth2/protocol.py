@@ -27,7 +27,7 @@ from . import h2fast
 from .h2events import HANDLERS, H2EventHandlers
 from .events import SERVER_RESET
 from .limits import DRAIN_BYTES, DRAIN_SECONDS, LINGER_SECONDS, Budget
-from .listeners import peer_address
+from .exchange import ConnectionInfo
 from .speedups import FrameScanner, HpackDecoder, HpackEncoder, ReadBuffer
 from .priority import SETTINGS_NO_RFC7540_PRIORITIES, PendingUpdates
 from .scheduler import SendScheduler
@@ -75,7 +75,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
     __slots__ = ("server", "config", "loop", "transport", "conn", "streams", "write_paused",
                  "closing", "_closed", "_goaway_last", "_flush_scheduled", "_unflushed",
                  "_requests", "_highest_request", "_closed_stream_frames", "held",
-                 "apps", "_last_activity", "_last_sent", "_paused_since", "_peer",
+                 "apps", "_last_activity", "_last_sent", "_paused_since", "info",
                  "_upgraded_request", "_draining", "uploads", "pieces", "scheduler",
                  "_budget", "_priority_updates", "_scanner")
 
@@ -107,7 +107,8 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         self._last_activity = server.loop.time()
         self._last_sent = self._last_activity  # when DATA last went out
         self._paused_since = 0.0
-        self._peer = ""  # the client's address, for log lines
+        #: Addresses and TLS, shared by the exchanges (made with the transport).
+        self.info: ConnectionInfo | None = None
         self._upgraded_request: tuple | None = None  # see connection_upgraded
         #: Streams answered before their body ended: [bytes left to drop, deadline].
         self._draining: dict[int, list] = {}
@@ -146,8 +147,8 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
     def _start(self, transport: asyncio.BaseTransport, upgrade_settings: bytes | None) -> None:
         self.transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(high=self.config.write_buffer_high)  # type: ignore[attr-defined]
-        self._peer = peer_address(transport)
-        self.apps = self.server.gateway.for_connection(transport, self)
+        self.info = ConnectionInfo(transport, self.config.tls, self.server.exchange_ended)
+        self.apps = self.server.gateway.for_connection(self.info, self)
         conn = h2.connection.H2Connection(_H2_CONFIG)
         conn.local_settings = _h2_settings(self.config)
         conn.max_inbound_frame_size = self.config.max_frame_size
@@ -233,7 +234,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
             else:
                 events = h2fast.receive_frame(conn, *item)
         except ProtocolError as exc:
-            log.debug("closing connection from %s: %s", self._peer, exc)
+            log.debug("closing connection from %s: %s", self.info.client, exc)
             self._connection_error(exc.error_code or ErrorCodes.PROTOCOL_ERROR)
             return False
         try:
@@ -243,7 +244,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
                     return False
         except Exception:
             # A bug of ours: this connection ends, the others are unaffected.
-            log.exception("internal error on a connection from %s", self._peer)
+            log.exception("internal error on a connection from %s", self.info.client)
             self._connection_error(ErrorCodes.INTERNAL_ERROR)
             return False
         return True
@@ -406,7 +407,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         """End this connection now to free what it holds (the process is over its
         response budget, or out of app threads, and this client has not read for a while)."""
         log.warning("closing connection from %s: %s (ENHANCE_YOUR_CALM)",
-                    self._peer, why)
+                    self.info.client, why)
         self._connection_error(ErrorCodes.ENHANCE_YOUR_CALM)
         self.transport.abort()  # a client that does not read would never take our GOAWAY
 
@@ -450,7 +451,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         if self._budget.spend(cost):
             return True
         log.warning("closing connection from %s: too many %s (ENHANCE_YOUR_CALM)",
-                    self._peer, what)
+                    self.info.client, what)
         self._connection_error(ErrorCodes.ENHANCE_YOUR_CALM)
         return False
 
@@ -461,14 +462,14 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         stall = self.config.write_stall_timeout
         if self.write_paused and now - self._paused_since > stall:
             log.warning("closing connection from %s: it has not read for %.0f s",
-                        self._peer, now - self._paused_since)
+                        self.info.client, now - self._paused_since)
             self.abort()
         elif self.scheduler.busy and now - self._last_sent > stall:
             log.warning("closing connection from %s: no connection window for %.0f s",
-                        self._peer, now - self._last_sent)
+                        self.info.client, now - self._last_sent)
             self.abort()
         elif not self.streams and now - self._last_activity > self.config.idle_timeout:
-            log.debug("closing idle connection from %s", self._peer)
+            log.debug("closing idle connection from %s", self.info.client)
             self.shutdown()
         else:
             for stream_id, (_, deadline) in list(self._draining.items()):
@@ -477,7 +478,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
             for stream in list(self.streams.values()):
                 if stream.stalled_since and now - stream.stalled_since > stall:
                     log.warning("stream %d from %s: no window for %.0f s; reset",
-                                stream.stream_id, self._peer, now - stream.stalled_since)
+                                stream.stream_id, self.info.client, now - stream.stalled_since)
                     stream.reset(ErrorCodes.CANCEL)
 
     # -- closing ------------------------------------------------------------------

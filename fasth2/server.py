@@ -18,6 +18,7 @@ from functools import partial
 from typing import Awaitable, Callable
 
 from .acceptor import SharedSocketAcceptor
+from .accesslog import start_access_log, stop_access_log
 from .config import Config
 from .errors import StartupError
 from .gateway import WSGIGateway
@@ -88,11 +89,16 @@ class Server:
         #: What runs the app for the connections' exchanges (gateway.py); the WSGI
         #: gateway unless another is given.
         self.gateway = WSGIGateway(app, self) if gateway is None else gateway
+        #: Called with each exchange as it ends (the access log), or None.
+        self.exchange_ended: Callable | None = None
+        self._access_handler = None  # the access log's own handler (--access-logfile)
 
     async def start(self) -> None:
         """Listen on every bind address (or the given listeners); StartupError if one is
         unusable."""
         context = self.ssl_context = make_ssl_context(self.config) if self.config.tls else None
+        # Per process (a worker's, after the fork): the writer thread must live here.
+        self.exchange_ended, self._access_handler = start_access_log(self.config)
         if self._listeners is None:
             self._listeners = open_listeners(
                 self.config.binds, backlog=self.config.backlog,
@@ -116,6 +122,11 @@ class Server:
             await self.close_listeners()
             raise StartupError(f"cannot listen on {listener.label}: {exc.strerror}") from None
         self._reaper = self.loop.create_task(self._reap())
+
+    def reopen_logs(self) -> None:
+        """Open the access log file again (SIGUSR1, after logrotate moved it)."""
+        if self._access_handler is not None:
+            self._access_handler.reopen()
 
     def count_request(self) -> None:
         """A request has started (both protocols call this): recycle at the limit."""
@@ -266,6 +277,8 @@ class Server:
         # Threads blocked in an aborted stream wake with StreamAborted; an app stuck
         # elsewhere dies with the process (the app threads are daemon threads).
         self.app_threads.shutdown()
+        if self._access_handler is not None:
+            stop_access_log(self._access_handler)  # every line written out
 
 
 async def serve(app: Callable, config: Config | None = None, *,
@@ -295,7 +308,8 @@ def run(app: Callable, config: Config | None = None, *,
         on_started: Callable[[Server], None] | None = None, **options) -> None:
     """Serve ``app`` until a signal stops it, with uvloop when available.
 
-    SIGTERM and SIGINT stop it gracefully (a second one: at once), SIGQUIT at once.
+    SIGTERM and SIGINT stop it gracefully (a second one: at once), SIGQUIT at once,
+    SIGUSR1 reopens the access log file.
     SIGHUP re-reads the TLS certificates (open connections keep theirs); without TLS it
     is logged and ignored: a single process has no workers to reload (with
     ``--workers``, the supervisor reloads them), and must not die of it.
@@ -303,7 +317,7 @@ def run(app: Callable, config: Config | None = None, *,
     """
     loop = new_event_loop()
     asyncio.set_event_loop(loop)
-    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP)
+    handled = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGUSR1)
 
     def catch_signals(server: Server) -> None:
         # Before the "Listening on" line: whoever reads it may signal at once.
@@ -323,7 +337,10 @@ def run(app: Callable, config: Config | None = None, *,
 
 def _on_signal(server: Server, signum: int) -> None:
     name = signal.Signals(signum).name
-    if signum == signal.SIGHUP and server.ssl_context is not None:
+    if signum == signal.SIGUSR1:
+        log.info("Received SIGUSR1: reopening the access log file")
+        server.reopen_logs()
+    elif signum == signal.SIGHUP and server.ssl_context is not None:
         log.info("Received SIGHUP: re-reading the certificates (a single process has no "
                  "workers to reload)")
         reload_certificates(server.ssl_context, server.config)

@@ -61,7 +61,7 @@ class Stream:
         #: What the gateway sees of this stream's request and response (None once the
         #: stream is finished: the exchange refers to its wire, and a cycle between
         #: them would leave every request's objects to the cyclic garbage collector).
-        self.exchange: Exchange | None = Exchange(self, stream_id, "2", headers)
+        self.exchange: Exchange | None = Exchange(self, protocol.info, stream_id, "2", headers)
         self._pending: deque[bytes] = deque()
         self._offset = 0  # bytes of _pending[0] already sent
         self._app_done = False  # the app handed over its last piece

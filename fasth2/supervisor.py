@@ -51,7 +51,7 @@ KILL_GRACE = 5.0
 DUMP_WAIT = 0.3
 
 HANDLED = (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGQUIT, signal.SIGHUP,
-           signal.SIGTTIN, signal.SIGTTOU)
+           signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1)
 
 
 @dataclass(eq=False)
@@ -184,6 +184,9 @@ class Supervisor:
             return
         elif signum == signal.SIGHUP:
             self._reload()
+        elif signum == signal.SIGUSR1:  # each worker reopens its access log file
+            for record in self.workers.values():
+                record.send(signal.SIGUSR1)
         elif signum == signal.SIGTTIN:
             self.target += 1
             log.info("Received SIGTTIN: %d worker(s) now", self.target)

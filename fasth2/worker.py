@@ -94,7 +94,9 @@ def worker_main(app: Callable | str, config: Config, listeners: list[Listener],
 
 def _serve(app: Callable | str, config: Config, listeners: list[Listener],
            slot: WorkerSlot, parent_pid: int) -> int:
-    for signum in (signal.SIGTTIN, signal.SIGTTOU):  # the supervisor's signals
+    # The supervisor's signals; and SIGUSR1 (reopen the access log), which the server
+    # handles once it runs, must not kill a worker still booting.
+    for signum in (signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1):
         signal.signal(signum, signal.SIG_IGN)
     faulthandler.register(STACK_DUMP_SIGNAL, all_threads=True)
     if isinstance(app, str):

@@ -41,16 +41,10 @@ _ASTERISK_REFUSED = encode_response_headers("400 Bad Request", [
     ("content-type", "text/plain"), ("content-length", str(len(_ASTERISK_REFUSED_BODY)))])
 
 
-def base_environ(transport, tls: bool, multiprocess: bool = False) -> dict:
-    """The environ keys that are the same for every request on one connection."""
-    server = transport.get_extra_info("sockname")
-    peer = transport.get_extra_info("peername")
-    if not isinstance(server, tuple):
-        # A unix socket: no host or port of its own. Clients address it with a Host
-        # of their choosing (HTTP_HOST has it); SERVER_* say what such a URL implies.
-        server = ("localhost", 443 if tls else 80)
-    if not isinstance(peer, tuple):
-        peer = ("", "")  # a unix socket's peer is unnamed
+def base_environ(connection, multiprocess: bool = False) -> dict:
+    """The environ keys that are the same for every request on one connection
+    (``connection``: its exchange.ConnectionInfo)."""
+    tls = connection.tls
     environ = {
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "https" if tls else "http",
@@ -62,16 +56,16 @@ def base_environ(transport, tls: bool, multiprocess: bool = False) -> dict:
         "wsgi.file_wrapper": FileWrapper,
         "SERVER_SOFTWARE": SERVER_SOFTWARE,
         "SERVER_PROTOCOL": "HTTP/2",
-        "SERVER_NAME": str(server[0]),
-        "SERVER_PORT": str(server[1]),
-        "REMOTE_ADDR": str(peer[0]),
-        "REMOTE_PORT": str(peer[1]),
+        "SERVER_NAME": connection.server,
+        "SERVER_PORT": connection.server_port,
+        "REMOTE_ADDR": connection.client,
+        "REMOTE_PORT": connection.client_port,
         "SCRIPT_NAME": "",
         "PATH_INFO": "",
         "QUERY_STRING": "",
     }
     if tls:
-        environ.update(client_certificate_environ(transport.get_extra_info("ssl_object")))
+        environ.update(client_certificate_environ(connection.ssl_object))
     return environ
 
 

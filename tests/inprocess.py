@@ -121,7 +121,7 @@ class InlineGateway:
         #: Every exchange whose app call started, in order.
         self.exchanges: list[Exchange] = []
 
-    def for_connection(self, transport, budget_owner=None) -> "InlineGateway":
+    def for_connection(self, connection, budget_owner=None) -> "InlineGateway":
         return self
 
     running = 0  # no app call ever runs past its handler
@@ -176,6 +176,9 @@ class Connection:
             return Server(None, self.config, listeners=[], gateway=self.gateway)
 
         self.server = self.loop.run_until_complete(make())
+        #: Every exchange as it ended, in order (what the access log is given).
+        self.ended: list[Exchange] = []
+        self.server.exchange_ended = self.ended.append
         self.protocol = ProtocolSelector(self.server)
         self.transport = MemoryTransport(self.protocol)
         self.protocol.connection_made(self.transport)
@@ -207,6 +210,9 @@ class Connection:
         return self.transport.take()
 
     def close(self) -> None:
+        """The client goes away; the server lets go of the connection (once)."""
+        if self.loop.is_closed():
+            return
         protocol = self.transport.get_protocol()
         if not self.transport.closed:
             self.transport.close()

@@ -265,3 +265,23 @@ def test_a_bad_preface_is_a_goaway_protocol_error(memory_connection):
     events = client.conn.receive_data(server.take())
     goaway, = [event for event in events if isinstance(event, ev.ConnectionTerminated)]
     assert goaway.error_code == ErrorCodes.PROTOCOL_ERROR
+
+
+def test_each_exchange_is_reported_once_as_it_ends(memory_connection):
+    """What the access log is given: every exchange, once, with its final state."""
+    waiting = []
+    server = memory_connection(waiting.append)
+    client = H2Client(server)
+    done, reset_by_client, failed = (client.request(f"/{n}") for n in range(3))
+    client.send()
+    respond(waiting[0], body=b"ok")
+    client.conn.reset_stream(reset_by_client, ErrorCodes.CANCEL)
+    client.send()
+    respond(waiting[2], headers=[], body=b"part", end=False)
+    waiting[2].send(Reset(ErrorCodes.INTERNAL_ERROR))
+    client.receive()
+    assert [(e.stream_id, e.outcome, e.status, e.bytes_sent) for e in server.ended] == [
+        (done, COMPLETE, 200, 2), (reset_by_client, CLIENT_RESET, 0, 0),
+        (failed, SERVER_RESET, 200, 4)]
+    server.close()
+    assert len(server.ended) == 3  # closing the connection reports nothing twice
