@@ -16,7 +16,9 @@ from .accesslog import check_format
 from .config import Config
 from .errors import StartupError
 from .loader import AppLoadError, load_app
+from .logs import LogConfigError, configure_logging
 from .pidfile import pid_file
+from .proxy import TrustedPeers
 from .server import run
 from .speedups import BUILD
 from .supervisor import Supervisor
@@ -70,11 +72,32 @@ def build_parser() -> argparse.ArgumentParser:
         parser.add_argument(flag, type=int, default=getattr(defaults, field), metavar="BYTES",
                             dest=field, help=f"unsent response bytes {what} may hold before new "
                             f"app calls wait (default {getattr(defaults, field)})")
+    parser.add_argument("--forwarded-allow-ips", metavar="IPS",
+                        default=defaults.forwarded_allow_ips,
+                        help="peers whose Forwarded / X-Forwarded-* headers are believed: "
+                        "addresses and CIDR ranges, or '*' "
+                        f"(default {defaults.forwarded_allow_ips})")
+    parser.add_argument("--proxy-protocol", action="store_true",
+                        help="every connection opens with a PROXY protocol v1/v2 header "
+                        "(HAProxy's send-proxy), from a peer of --forwarded-allow-ips")
+    parser.add_argument("--root-path", metavar="PATH", default=defaults.root_path,
+                        help="the app's mount point behind a proxy: SCRIPT_NAME, stripped "
+                        "from PATH_INFO")
+    parser.add_argument("--server-header", action=argparse.BooleanOptionalAction,
+                        default=defaults.server_header,
+                        help="send 'Server: fasth2' unless the app sets a Server field "
+                        "(default: on; Date is always sent)")
     parser.add_argument("--backlog", type=int, default=defaults.backlog, metavar="N",
                         help=f"listen backlog (default {defaults.backlog})")
     add_process_flags(parser, defaults)
     parser.add_argument("--log-level", choices=LOG_LEVELS, default=defaults.log_level,
                         help=f"logging level (default {defaults.log_level})")
+    parser.add_argument("--error-logfile", metavar="FILE",
+                        help="write the error log to FILE (default '-': stderr)")
+    parser.add_argument("--log-config", metavar="FILE",
+                        help="a logging configuration applied after fasth2's own: "
+                        "dictConfig as .json or .toml, else the ini format of fileConfig "
+                        "(loggers: fasth2.error, fasth2.access)")
     parser.add_argument("--access-logfile", metavar="FILE",
                         help="write the access log to FILE ('-': stdout); off by default")
     parser.add_argument("--access-logformat", metavar="FORMAT",
@@ -159,7 +182,8 @@ def _octal(text: str) -> int:
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
-    """The Config the parsed flags describe."""
+    """The Config the parsed flags describe (ValueError for a value none can hold)."""
+    TrustedPeers(args.forwarded_allow_ips)  # an entry that is no address: refused now
     options = {
         "threads": args.threads,
         "graceful_timeout": args.graceful_timeout,
@@ -184,8 +208,14 @@ def config_from_args(args: argparse.Namespace) -> Config:
         "response_memory": args.response_memory,
         "response_memory_per_connection": args.response_memory_per_connection,
         "backlog": args.backlog,
+        "server_header": args.server_header,
+        "forwarded_allow_ips": args.forwarded_allow_ips,
+        "root_path": args.root_path.rstrip("/"),
+        "proxy_protocol": args.proxy_protocol,
         "log_level": args.log_level,
         "access_logfile": args.access_logfile,
+        "error_logfile": args.error_logfile,
+        "log_config": args.log_config,
         "access_log_format": check_format(args.access_logformat),
         "certfile": args.certfile,
         "keyfile": args.keyfile,
@@ -206,15 +236,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.app is None:
         parser.error("the application path (module:app) is required")
-    logging.basicConfig(
-        level=args.log_level.upper(),
-        format="[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s",
-        datefmt="%Y-%m-%d %H:%M:%S %z",
-    )
     try:
         config = config_from_args(args)
     except ValueError as exc:
         parser.error(str(exc))
+    try:
+        configure_logging(config.log_level, config.error_logfile, config.log_config)
+    except LogConfigError as exc:
+        print(f"fasth2: error: {exc}", file=sys.stderr)
+        return 1
     try:
         with pid_file(config.pidfile):
             return serve_from_command_line(args.app, config)

@@ -19,6 +19,9 @@ import socket
 import ssl
 from typing import Callable
 
+from .proxy import TrustedPeers
+from .proxyprotocol import ProxyHeaderError, read_header
+
 log = logging.getLogger("fasth2.error")
 
 #: accept() errors that mean "out of descriptors or memory": pause, do not spin.
@@ -31,14 +34,21 @@ class SharedSocketAcceptor:
     """Accepts from ``sock`` one connection per loop iteration; ``close()`` stops."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket,
-                 protocol_factory: Callable[[], asyncio.BaseProtocol],
-                 ssl_context: ssl.SSLContext | None, handshake_timeout: float | None) -> None:
+                 protocol_factory: Callable[..., asyncio.BaseProtocol],
+                 ssl_context: ssl.SSLContext | None, handshake_timeout: float | None,
+                 proxy_sources: TrustedPeers | None = None,
+                 proxy_timeout: float = 10.0) -> None:
+        """``proxy_sources``: every connection opens with a PROXY protocol header, from
+        one of these peers (proxyprotocol.py); ``protocol_factory(peer=...)`` then gets
+        the client it names."""
         self._loop = loop
         self._sock = sock
         self._factory = protocol_factory
         self._ssl = ssl_context
         self._handshake_timeout = handshake_timeout
         self._tcp = sock.family in (socket.AF_INET, socket.AF_INET6)
+        self._proxy_sources = proxy_sources
+        self._proxy_timeout = proxy_timeout
         self._closed = False
         loop.add_reader(sock.fileno(), self._accept_one)
 
@@ -49,7 +59,7 @@ class SharedSocketAcceptor:
 
     def _accept_one(self) -> None:
         try:
-            connection, _ = self._sock.accept()
+            connection, address = self._sock.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return  # another worker took it, or the client gave up
         except OSError as exc:
@@ -63,10 +73,31 @@ class SharedSocketAcceptor:
         connection.setblocking(False)
         if self._tcp:
             connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        task = self._loop.create_task(self._loop.connect_accepted_socket(
-            self._factory, connection, ssl=self._ssl,
-            ssl_handshake_timeout=self._handshake_timeout))
-        task.add_done_callback(_handshake_done)
+        if self._proxy_sources is not None:
+            setup = self._after_proxy_header(connection, address[0] if self._tcp else "")
+        else:
+            setup = self._loop.connect_accepted_socket(
+                self._factory, connection, ssl=self._ssl,
+                ssl_handshake_timeout=self._handshake_timeout)
+        self._loop.create_task(setup).add_done_callback(_handshake_done)
+
+    async def _after_proxy_header(self, connection: socket.socket, address: str) -> None:
+        """Read the PROXY header (from a trusted peer only), then set the connection up
+        with the client it names."""
+        if not self._proxy_sources.trusts(address):
+            log.warning("PROXY protocol: %s is not a trusted source (--forwarded-allow-ips); "
+                        "closing", address)
+            connection.close()
+            return
+        try:
+            client = await read_header(self._loop, connection, self._proxy_timeout)
+        except ProxyHeaderError as exc:
+            log.warning("PROXY protocol from %s: %s; closing", address, exc)
+            connection.close()
+            return
+        await self._loop.connect_accepted_socket(
+            lambda: self._factory(peer=client), connection, ssl=self._ssl,
+            ssl_handshake_timeout=self._handshake_timeout)
 
     def _resume(self) -> None:
         if not self._closed:

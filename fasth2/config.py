@@ -45,6 +45,16 @@ class Config:
     threads: int = 8
     #: Seconds that in-flight streams get to finish after SIGTERM/SIGINT.
     graceful_timeout: float = 5.0
+    #: Peers whose forwarding headers (Forwarded, X-Forwarded-*) are believed:
+    #: addresses and CIDR ranges, comma-separated; ``*`` for any (see proxy.py).
+    forwarded_allow_ips: str = "127.0.0.1,::1"
+    #: Every connection opens with a PROXY protocol (v1 or v2) header from a peer of
+    #: ``forwarded_allow_ips``, naming the client (see proxyprotocol.py).
+    proxy_protocol: bool = False
+    #: Where the app is mounted (SCRIPT_NAME), stripped from PATH_INFO; "" for none.
+    root_path: str = ""
+    #: Send ``Server: fasth2`` with every response (unless the app sets its own).
+    server_header: bool = True
     #: Logging level name for the ``fasth2`` loggers.
     log_level: str = "info"
     #: The access log's file (``-``: stdout); None: no access log unless a logging
@@ -52,6 +62,10 @@ class Config:
     access_logfile: str | None = None
     #: The access log's line: gunicorn's atoms and fasth2's own (see accesslog.py).
     access_log_format: str = DEFAULT_ACCESS_FORMAT
+    #: The error log's file (None or ``-``: stderr), for the command line (logs.py).
+    error_logfile: str | None = None
+    #: A logging configuration file applied on top (logs.py), for the command line.
+    log_config: str | None = None
     #: Listen backlog handed to the kernel.
     backlog: int = 1024
 

@@ -31,9 +31,12 @@ class ConnectionInfo:
                  "on_exchange_end")
 
     def __init__(self, transport, tls: bool,
-                 on_exchange_end: Callable[["Exchange"], None] | None = None) -> None:
+                 on_exchange_end: Callable[["Exchange"], None] | None = None,
+                 peer: tuple[str, int] | None = None) -> None:
+        """``peer``: the client a PROXY protocol header named (else the socket's peer)."""
         server = transport.get_extra_info("sockname")
-        peer = transport.get_extra_info("peername")
+        if peer is None:
+            peer = transport.get_extra_info("peername")
         if not isinstance(server, tuple):
             # A unix socket: no host or port of its own. Clients address it with a Host
             # of their choosing; the default port of the scheme is what it implies.
@@ -52,7 +55,7 @@ class ConnectionInfo:
 class Exchange:
     """One request/response exchange on an HTTP/2 stream or an HTTP/1.x connection."""
 
-    __slots__ = ("connection", "stream_id", "http_version", "headers", "wire", "body",
+    __slots__ = ("connection", "forwarded_for", "stream_id", "http_version", "headers", "wire", "body",
                  "response_headers",
                  "bytes_sent", "bytes_received", "started", "ended", "outcome", "aborted",
                  "app_waiting", "on_drained", "on_aborted")
@@ -62,6 +65,8 @@ class Exchange:
         #: The protocol's writer for this exchange (stream.Stream, http1.H1Response).
         self.wire = wire
         self.connection = connection
+        #: The client a trusted proxy named (proxy.py), if one did.
+        self.forwarded_for: str | None = None
         #: The HTTP/2 stream id (HTTP/1.x: the request's number on its connection).
         self.stream_id = stream_id
         #: "2", "1.1" or "1.0".
@@ -90,8 +95,8 @@ class Exchange:
 
     @property
     def client(self) -> str:
-        """The client's address."""
-        return self.connection.client
+        """The client's address (as a trusted proxy named it, else the peer's)."""
+        return self.forwarded_for or self.connection.client
 
     @property
     def status(self) -> int:

@@ -21,6 +21,7 @@ from .errors import BadRequest
 from .events import Response
 from .handoff import ThreadHandOff, call_on_loop
 from .limits import declared_too_large
+from .proxy import FORWARDING_KEYS, apply_forwarding, apply_root_path
 from .speedups import build_environ, encode_response_headers
 from .threadpool import ThreadShare
 from .wsgi import base_environ, run_app
@@ -68,6 +69,10 @@ class WSGIConnection(ThreadShare):
         self.config = server.config
         self.environ = base_environ(connection, self.config.workers > 1)
         self._shared = budget_owner is not None  # else calls go to the pool directly
+        #: Whose forwarding headers to believe, if this peer's (see proxy.py).
+        self._forwarding = server.trusted_peers if server.trusted_peers.trusts(connection.client) \
+            else None
+        self._root_path = self.config.root_path
         self._call_soon = server.loop.call_soon_threadsafe
         self._run_on_loop = partial(call_on_loop, self._call_soon)
 
@@ -100,6 +105,10 @@ class WSGIConnection(ThreadShare):
                 or "HTTP/" + exchange.http_version
         environ["wsgi.input"] = body
         environ["fasth2.request_trailers"] = body.trailers
+        if self._forwarding is not None and not environ.keys().isdisjoint(FORWARDING_KEYS):
+            exchange.forwarded_for = apply_forwarding(environ, self._forwarding)
+        if self._root_path:
+            apply_root_path(environ, self._root_path)
         if declared_too_large(environ.get("CONTENT_LENGTH"), self.config.max_body_size):
             refuse(exchange, 413, "Content Too Large")
             return False

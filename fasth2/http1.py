@@ -33,8 +33,10 @@ if TYPE_CHECKING:
     from .server import Server
 
 #: ``(server, transport, HTTP2-Settings, h2-style request headers, request body, bytes
-#: after)``: what an HTTP/1.1 connection hands to HTTP/2 when it upgrades to h2c.
-UpgradeToH2c = Callable[["Server", asyncio.Transport, bytes, list, bytes, bytes], None]
+#: after, PROXY protocol client)``: what an HTTP/1.1 connection hands to HTTP/2 when it
+#: upgrades to h2c.
+UpgradeToH2c = Callable[["Server", asyncio.Transport, bytes, list, bytes, bytes,
+                         "tuple[str, int] | None"], None]
 
 log = logging.getLogger("fasth2.error")
 
@@ -51,11 +53,13 @@ _FIELDS_WE_USE = frozenset((b"content-length", b"transfer-encoding", b"connectio
 _FIELDS_WATCHED = _FIELDS_WE_USE | {b"host"}
 
 
-def error_response(status: int, text: str) -> bytes:
-    """A complete, connection-closing HTTP/1.1 error response."""
+def error_response(status: int, text: str, fields: list) -> bytes:
+    """A complete, connection-closing HTTP/1.1 error response (with ``fields``: the
+    server's Date and Server)."""
     body = (text + "\n").encode()
     return (b"HTTP/1.1 %d %s\r\ncontent-type: text/plain\r\ncontent-length: %d\r\n"
-            b"connection: close\r\n\r\n" % (status, _REASONS[status], len(body))) + body
+            b"%sconnection: close\r\n\r\n" % (status, _REASONS[status], len(body),
+                                                  _field_lines(fields))) + body
 
 
 def _field_lines(fields: list) -> bytes:
@@ -152,10 +156,15 @@ class H1Response:
         status = headers[0][1]
         code = int(status)
         has_length = False
+        missing = self.protocol.server.default_fields  # Date, Server: unless the app's
         lines = [b"HTTP/1.1 " + status + b" " + _REASONS.get(code, b"Unknown")]
         for name, value in headers[1:]:
             if name == b"content-length":
                 has_length = True
+            elif name == b"date" or name == b"server":
+                missing = [field for field in missing if field[0] != name]
+            lines.append(name + b": " + value)
+        for name, value in missing:
             lines.append(name + b": " + value)
         if not (self.head or code in _NO_BODY_STATUS or has_length):
             if self.version == "1.1":
@@ -244,7 +253,7 @@ class H1Protocol(asyncio.Protocol):
     __slots__ = ("server", "config", "loop", "transport", "framing", "parser", "streams",
                  "closed", "closing", "write_paused", "_queue", "_current", "_receiving",
                  "_count", "_unreleased", "_body_buffered", "_reading_paused",
-                 "_last_activity", "_request_started", "_paused_since", "apps", "info",
+                 "_last_activity", "_request_started", "_paused_since", "apps", "info", "peer",
                  "_upgrade_buffer", "_upgrade_to_h2c", "_drop_left", "_drop_until", "_lingering",
                  "_url", "_good_host", "_headers", "_fields", "_hosts", "_header_bytes",
                  "_upgrade", "_replay")
@@ -277,6 +286,8 @@ class H1Protocol(asyncio.Protocol):
         self.apps = None
         #: Addresses and TLS, shared by the exchanges (made with the transport).
         self.info: ConnectionInfo | None = None
+        #: The client a PROXY protocol header named (set before connection_made).
+        self.peer: tuple[str, int] | None = None
         self._upgrade_buffer: bytearray | None = None  # after an h2c upgrade request
         #: Hands the transport to HTTP/2 (see selector.py); None: no h2c upgrades.
         self._upgrade_to_h2c = upgrade_to_h2c
@@ -312,7 +323,8 @@ class H1Protocol(asyncio.Protocol):
         """Remember the transport and the connection's constant environ keys."""
         self.transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(high=self.config.write_buffer_high)  # type: ignore[attr-defined]
-        self.info = ConnectionInfo(transport, self.config.tls, self.server.exchange_ended)
+        self.info = ConnectionInfo(transport, self.config.tls, self.server.exchange_ended,
+                                   self.peer)
         self.apps = self.server.gateway.for_connection(self.info)
         self.server.connections.add(self)
 
@@ -618,7 +630,7 @@ class H1Protocol(asyncio.Protocol):
     def _fail(self, status: int, reason: str) -> None:
         """A protocol-level error: answer it (if no response has begun) and close."""
         if self._current is None or not self._current.responded:
-            self.write(error_response(status, reason))
+            self.write(error_response(status, reason, self.server.default_fields))
             self._linger()
         else:
             self._close()
@@ -722,7 +734,8 @@ class H1Protocol(asyncio.Protocol):
         self.write(b"HTTP/1.1 101 Switching Protocols\r\nconnection: Upgrade\r\nupgrade: h2c\r\n\r\n")
         self.server.connections.discard(self)
         self.closed = True  # this object is done; the transport now belongs to HTTP/2
-        self._upgrade_to_h2c(self.server, self.transport, settings, headers, body, rest)
+        self._upgrade_to_h2c(self.server, self.transport, settings, headers, body, rest,
+                             self.peer)
 
     # -- graceful shutdown --------------------------------------------------------
 

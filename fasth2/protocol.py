@@ -75,7 +75,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
     __slots__ = ("server", "config", "loop", "transport", "conn", "streams", "write_paused",
                  "closing", "_closed", "_goaway_last", "_flush_scheduled", "_unflushed",
                  "_requests", "_highest_request", "_closed_stream_frames", "held",
-                 "apps", "_last_activity", "_last_sent", "_paused_since", "info",
+                 "apps", "_last_activity", "_last_sent", "_paused_since", "info", "peer",
                  "_upgraded_request", "_draining", "uploads", "pieces", "scheduler",
                  "_budget", "_priority_updates", "_scanner")
 
@@ -109,6 +109,8 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         self._paused_since = 0.0
         #: Addresses and TLS, shared by the exchanges (made with the transport).
         self.info: ConnectionInfo | None = None
+        #: The client a PROXY protocol header named (set before connection_made).
+        self.peer: tuple[str, int] | None = None
         self._upgraded_request: tuple | None = None  # see connection_upgraded
         #: Streams answered before their body ended: [bytes left to drop, deadline].
         self._draining: dict[int, list] = {}
@@ -147,7 +149,8 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
     def _start(self, transport: asyncio.BaseTransport, upgrade_settings: bytes | None) -> None:
         self.transport = transport  # type: ignore[assignment]
         transport.set_write_buffer_limits(high=self.config.write_buffer_high)  # type: ignore[attr-defined]
-        self.info = ConnectionInfo(transport, self.config.tls, self.server.exchange_ended)
+        self.info = ConnectionInfo(transport, self.config.tls, self.server.exchange_ended,
+                                   self.peer)
         self.apps = self.server.gateway.for_connection(self.info, self)
         conn = h2.connection.H2Connection(_H2_CONFIG)
         conn.local_settings = _h2_settings(self.config)

@@ -23,11 +23,13 @@ PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 def switch_to_h2c(server: "Server", transport: asyncio.Transport, settings: bytes,
-                  headers: list, body: bytes, rest: bytes) -> None:
+                  headers: list, body: bytes, rest: bytes,
+                  peer: tuple[str, int] | None = None) -> None:
     """An HTTP/1.1 connection upgraded to h2c (RFC 7540 §3.2, after the 101): HTTP/2
     takes the transport, the upgrading request becomes stream 1, and the bytes that
     followed it are HTTP/2's. Here rather than in http1.py, which knows no HTTP/2."""
     h2 = H2Protocol(server)
+    h2.peer = peer
     transport.set_protocol(h2)
     if h2.connection_upgraded(transport, settings, headers, body) and rest:
         h2.data_received(rest)
@@ -40,8 +42,10 @@ _CLEARTEXT_HTTP1 = partial(H1Protocol, upgrade_to_h2c=switch_to_h2c)
 class ProtocolSelector(asyncio.Protocol):
     """The first protocol of every connection; replaces itself on the transport."""
 
-    def __init__(self, server: "Server") -> None:
+    def __init__(self, server: "Server", peer: tuple[str, int] | None = None) -> None:
         self.server = server
+        #: The client a PROXY protocol header named, passed on to the protocol chosen.
+        self.peer = peer
         self.transport: asyncio.Transport | None = None
         self.streams: dict = {}  # nothing in flight yet (graceful shutdown asks)
         self._buffer = b""
@@ -76,6 +80,7 @@ class ProtocolSelector(asyncio.Protocol):
     def _hand_over(self, protocol_class, data: bytes) -> None:
         self.server.connections.discard(self)
         protocol = protocol_class(self.server)
+        protocol.peer = self.peer
         self.transport.set_protocol(protocol)
         protocol.connection_made(self.transport)
         if data:

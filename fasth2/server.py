@@ -14,6 +14,7 @@ import asyncio
 import logging
 import signal
 import ssl
+from email.utils import formatdate
 from functools import partial
 from typing import Awaitable, Callable
 
@@ -24,6 +25,7 @@ from .errors import StartupError
 from .gateway import WSGIGateway
 from .listeners import Listener, log_listening, open_listeners
 from .memory import ResponseMemory, tune_allocator
+from .proxy import TrustedPeers
 from .selector import ProtocolSelector
 from .threadpool import ThreadPool
 from .tls import make_ssl_context, reload_certificates
@@ -41,6 +43,16 @@ STUCK_AFTER = 0.25
 #: A retiring worker closes a connection once it has been idle this long (seconds):
 #: between a client's requests there is no lull this long, after its work there is.
 RETIRE_IDLE = 1.0
+
+
+def default_fields(server_header: bool = True) -> list[tuple[bytes, bytes]]:
+    """The fields every final response gets unless the app set them itself: ``Date``
+    (RFC 9110 §6.6.1: an origin server with a clock must send it), and ``Server``
+    unless turned off."""
+    fields = [(b"date", formatdate(usegmt=True).encode("ascii"))]
+    if server_header:
+        fields.append((b"server", b"fasth2"))
+    return fields
 
 
 def new_event_loop() -> asyncio.AbstractEventLoop:
@@ -89,6 +101,11 @@ class Server:
         #: What runs the app for the connections' exchanges (gateway.py); the WSGI
         #: gateway unless another is given.
         self.gateway = WSGIGateway(app, self) if gateway is None else gateway
+        #: ``Date`` (remade every REAP_INTERVAL: once a second, not per request) and
+        #: ``Server`` for the protocols to add to final responses.
+        self.default_fields = default_fields(config.server_header)
+        #: Whose forwarding headers are believed (--forwarded-allow-ips, proxy.py).
+        self.trusted_peers = TrustedPeers(config.forwarded_allow_ips)
         #: Called with each exchange as it ends (the access log), or None.
         self.exchange_ended: Callable | None = None
         self._access_handler = None  # the access log's own handler (--access-logfile)
@@ -109,10 +126,13 @@ class Server:
         try:
             for listener in self._listeners:
                 sock = listener.socket_for_worker()
-                if self.config.workers > 1 and sock is listener.sock:
-                    # Shared with the other workers: take turns (see acceptor.py).
+                proxied = self.config.proxy_protocol
+                if proxied or (self.config.workers > 1 and sock is listener.sock):
+                    # Shared with the other workers: take turns (see acceptor.py); and
+                    # PROXY headers are read before the loop gets the socket.
                     self._servers.append(SharedSocketAcceptor(
-                        self.loop, sock, factory, context, handshake_timeout))
+                        self.loop, sock, factory, context, handshake_timeout,
+                        self.trusted_peers if proxied else None, self.config.handshake_timeout))
                     continue
                 create = self.loop.create_unix_server if listener.is_unix else self.loop.create_server
                 self._servers.append(await create(
@@ -189,6 +209,7 @@ class Server:
         """Once a second, let every connection end itself if a timeout has passed."""
         while True:
             await asyncio.sleep(REAP_INTERVAL)
+            self.default_fields = default_fields(self.config.server_header)
             now = self.loop.time()
             for connection in list(self.connections):
                 connection.check_timeouts(now)

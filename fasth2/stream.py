@@ -104,7 +104,7 @@ class Stream:
             self._pending.append(data)
         try:
             if headers is not None:
-                self._apply_response_priority(headers)
+                headers = self._complete_head(headers)
                 headers_only = end and not self._pending and self._trailers is None
                 h2fast.send_headers(conn, self.stream_id, headers, headers_only)
                 self.protocol.flush_soon()
@@ -148,11 +148,17 @@ class Stream:
             return
         self.protocol.flush_soon()
 
-    def _apply_response_priority(self, headers: list) -> None:
-        """The app may set the response's priority with a ``priority`` header (RFC 9218 §5)."""
+    def _complete_head(self, headers: list) -> list:
+        """The final response's head with the server's default fields (Date, Server)
+        that the app did not set; the app may also set the response's priority with a
+        ``priority`` field (RFC 9218 §5)."""
+        missing = self.protocol.server.default_fields
         for name, value in headers:
             if name == b"priority":
                 self.set_priority(parse_priority(value, self.priority), rfc9218=True)
+            elif name == b"date" or name == b"server":
+                missing = [field for field in missing if field[0] != name]
+        return headers + missing
 
     def set_priority(self, priority: Priority, rfc9218: bool) -> None:
         """Change the stream's priority (RFC 7540 signals never override RFC 9218 ones)."""

@@ -16,6 +16,11 @@ from fasth2.events import (COMPLETE, CONNECTION_CLOSED, SERVER_RESET, Informatio
 from .inprocess import respond, send_data
 
 
+def server_fields(server) -> bytes:
+    """The Date and Server lines every response gets (the server's, this second)."""
+    return b"".join(name + b": " + value + b"\r\n" for name, value in server.server.default_fields)
+
+
 def get(path: str = "/", version: str = "1.1", extra: str = "") -> bytes:
     return f"GET {path} HTTP/{version}\r\nHost: localhost\r\n{extra}\r\n".encode()
 
@@ -24,7 +29,7 @@ def test_a_request_is_an_exchange_with_what_it_delivered(memory_connection):
     server = memory_connection()
     server.feed(get("/a"))
     assert server.take() == (b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n"
-                             b"content-length: 8\r\n\r\nhello /a")
+                             b"content-length: 8\r\n" + server_fields(server) + b"\r\nhello /a")
     exchange, = server.exchanges
     assert (exchange.http_version, exchange.status, exchange.bytes_sent, exchange.outcome) \
         == ("1.1", 200, 8, COMPLETE)
@@ -60,6 +65,7 @@ def test_a_streamed_response_is_chunked_with_trailers_for_te_trailers(memory_con
     server = memory_connection(streamed)
     server.feed(get("/", extra="TE: trailers\r\n"))
     assert server.take() == (b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n"
+                             + server_fields(server) +
                              b"transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n"
                              b"0\r\ngrpc-status: 0\r\n\r\n")
     server.feed(get("/"))  # without TE: trailers, the trailers are dropped
@@ -85,7 +91,8 @@ def test_a_head_response_carries_no_body(memory_connection):
     server = memory_connection(lambda exchange: respond(
         exchange, headers=[("content-length", "5")], body=b""))
     server.feed(b"HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n")
-    assert server.take() == b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\n"
+    assert server.take() == (b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n"
+                             + server_fields(server) + b"\r\n")
 
 
 def test_an_upload_pauses_reading_until_the_app_consumes_it(memory_connection):
@@ -162,3 +169,12 @@ def test_an_early_answer_drops_the_rest_of_the_body_then_serves_the_next(memory_
     server.feed(get("/next"))
     assert server.take().endswith(b"\r\n\r\nnext")
     assert [exchange.status for exchange in server.exchanges] == [401, 200]
+
+
+def test_the_apps_own_date_and_server_fields_are_kept(memory_connection):
+    server = memory_connection(lambda exchange: respond(exchange, headers=[
+        ("date", "Tue, 01 Dec 2026 00:00:00 GMT"), ("server", "mine"), ("content-length", "0")]))
+    server.feed(get("/"))
+    head = server.take().lower()
+    assert head.count(b"\r\ndate: ") == 1 and b"date: tue, 01 dec 2026" in head
+    assert head.count(b"\r\nserver: ") == 1 and b"server: mine" in head

@@ -285,3 +285,16 @@ def test_each_exchange_is_reported_once_as_it_ends(memory_connection):
         (failed, SERVER_RESET, 200, 4)]
     server.close()
     assert len(server.ended) == 3  # closing the connection reports nothing twice
+
+
+def test_date_and_server_are_added_unless_the_app_set_them(memory_connection):
+    server = memory_connection(lambda exchange: respond(
+        exchange, headers=[("server", "mine"), ("content-length", "0")]))
+    client = H2Client(server)
+    stream_id = client.request()
+    client.send()
+    response, = client.of(ev.ResponseReceived, stream_id)
+    names = [name for name, _ in response.headers]
+    assert names.count(b"server") == 1 and dict(response.headers)[b"server"] == b"mine"
+    assert names.count(b"date") == 1
+    assert dict(response.headers)[b"date"] == dict(server.server.default_fields)[b"date"]
