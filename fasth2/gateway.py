@@ -68,11 +68,11 @@ class WSGIConnection(ThreadShare):
         self.app = gateway.app
         self.config = server.config
         self.environ = base_environ(connection, self.config.workers > 1)
+        self.environ["SCRIPT_NAME"] = self._root_path = self.config.root_path
         self._shared = budget_owner is not None  # else calls go to the pool directly
         #: Whose forwarding headers to believe, if this peer's (see proxy.py).
         self._forwarding = server.trusted_peers if server.trusted_peers.trusts(connection.client) \
             else None
-        self._root_path = self.config.root_path
         self._call_soon = server.loop.call_soon_threadsafe
         self._run_on_loop = partial(call_on_loop, self._call_soon)
 

@@ -58,8 +58,9 @@ class H2EventHandlers:
 
     def _start_request(self, stream_id: int, headers: list, priority: bytes | None,
                        has_body: bool, whole_body: bytes | None = None) -> Stream:
-        """A new stream's exchange to the gateway. ``whole_body``: the body of an h2c
-        upgrade's request, already complete (and never counted by h2's windows)."""
+        """A new stream's exchange to the gateway; ``has_body``: DATA follows.
+        ``whole_body``: the body of an h2c upgrade's request, already complete (and
+        never counted by h2's windows)."""
         stream = Stream(self, stream_id, headers)
         self.streams[stream_id] = stream
         self._requests += 1

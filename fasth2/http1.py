@@ -511,7 +511,7 @@ class H1Protocol(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         receiving = self._receiving
-        if receiving is None or receiving.exchange.aborted:
+        if receiving is None:  # (a finished or abandoned one is _receiving no more)
             if self._drop_left is not None:
                 self._drop_left -= len(body)
                 if self._drop_left < 0:
@@ -701,7 +701,7 @@ class H1Protocol(asyncio.Protocol):
         """The connection is done: stop every app call it started; parsing may go on to
         the end of the current read, but feeds no exchange."""
         self.closed = True
-        for response in [*self.streams.values(), *self._queue]:
+        for response in list(self.streams.values()):  # (the queued ones among them)
             response.abort()
         self.streams.clear()
         self._queue.clear()

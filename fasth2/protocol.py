@@ -210,10 +210,10 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
 
     def _start_upgraded_request(self) -> None:
         """Stream 1 of an h2c upgrade: the HTTP/1.1 request, its body already whole
-        (and never counted by h2's flow control)."""
+        (and never counted by h2's flow control): no DATA follows on the stream."""
         headers, body = self._upgraded_request
         self._upgraded_request = None
-        self._start_request(1, headers, None, True, body)
+        self._start_request(1, headers, None, False, body)
 
     def _charge_run(self, item: tuple) -> bool:
         """The budget's share of a run the scanner summed up; False if that ended the

@@ -167,9 +167,8 @@ def _picked(environ: dict, key: str, index: int, hops: int) -> str | None:
 
 
 def apply_root_path(environ: dict, root_path: str) -> None:
-    """``--root-path``: the app is mounted at ``root_path`` (SCRIPT_NAME); a PATH_INFO
-    under it loses the prefix."""
-    environ["SCRIPT_NAME"] = root_path
+    """``--root-path``: the app is mounted at ``root_path`` (the base environ's
+    SCRIPT_NAME); a PATH_INFO under it loses the prefix."""
     path = environ["PATH_INFO"]
     if path == root_path or path.startswith(root_path + "/"):
         environ["PATH_INFO"] = path[len(root_path):]
