@@ -18,8 +18,9 @@ import logging
 import logging.config
 import logging.handlers
 import sys
-import tomllib
 from pathlib import Path
+
+from .compat import tomllib
 
 #: The error log's format (and gunicorn's).
 ERROR_FORMAT = "[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s"

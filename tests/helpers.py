@@ -30,7 +30,7 @@ class ServerProcess:
     """``python -m fasth2`` running in a subprocess, with its log captured (or another
     ``command`` taking the same bind flags: gunicorn with fasth2's worker class)."""
 
-    def __init__(self, app: str = "tests.apps:app", *args: str, env: dict | None = None,
+    def __init__(self, app: str | None = "tests.apps:app", *args: str, env: dict | None = None,
                  binds: tuple[str, ...] = ("127.0.0.1:0",), pass_fds: tuple[int, ...] = (),
                  shell_prefix: str = "", command: list[str] | None = None) -> None:
         self.events_file = Path(os.environ.get("TMPDIR", "/tmp")) / f"fasth2-events-{os.getpid()}-{id(self)}"
@@ -38,7 +38,8 @@ class ServerProcess:
         full_env = dict(os.environ, FASTH2_TEST_EVENTS=str(self.events_file), PYTHONUNBUFFERED="1")
         full_env.update(env or {})
         bind_flags = [flag for bind in binds for flag in ("-b", bind)]
-        command = [*(command or [sys.executable, "-m", "fasth2"]), *bind_flags, *args, app]
+        command = [*(command or [sys.executable, "-m", "fasth2"]), *bind_flags, *args,
+                   *([app] if app else [])]  # (None: the app is named by a config file)
         if shell_prefix:  # e.g. "exec 3<&7; LISTEN_PID=$$ LISTEN_FDS=1" (systemd's way)
             command = ["bash", "-c", f"{shell_prefix} exec {shlex.join(command)}"]
         self.process = subprocess.Popen(command, cwd=ROOT, env=full_env, stdin=subprocess.DEVNULL,
@@ -261,6 +262,17 @@ def raw_exchange(port: int, request: bytes, timeout: float = 10) -> bytes:
         while chunk := sock.recv(65536):
             reply += chunk
     return reply
+
+
+def read_lines(path: Path, count: int, timeout: float = 10) -> list[str]:
+    """A log file's lines once there are at least ``count`` (the writer thread is quick,
+    not synchronous)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        lines = path.read_text().splitlines() if path.exists() else []
+        if len(lines) >= count or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.05)
 
 
 def run_client(*command: str, timeout: float = 60, input: bytes | None = None) -> subprocess.CompletedProcess:

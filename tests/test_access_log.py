@@ -12,28 +12,16 @@ import ssl
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 from hyperframe.frame import DataFrame, RstStreamFrame
 
 from .conftest import write_certificate
-from .helpers import RawClient, ServerProcess, run_client
+from .helpers import RawClient, ServerProcess, read_lines, run_client
 from .test_processes import serving_workers
 
 FIELDS = "%(protocol)s|%(r)s|%(s)s|%(delivered)s|%(outcome)s|%(stream)s|%(h)s|%(M)s"
-
-
-def read_lines(path: Path, count: int, timeout: float = 10) -> list[str]:
-    """The log's lines once there are at least ``count`` (the writer thread is quick,
-    not synchronous)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        lines = path.read_text().splitlines() if path.exists() else []
-        if len(lines) >= count or time.monotonic() > deadline:
-            return lines
-        time.sleep(0.05)
 
 
 def fields(line: str) -> list[str]:

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from fasth2 import Config, __version__
-from fasth2.__main__ import build_parser, config_from_args
+from fasth2.settings import load_settings
 
 from .helpers import LISTENING, ROOT
 
@@ -94,7 +94,7 @@ def fasth2(*args: str, cwd=ROOT, env: dict | None = None, timeout: float = 20):
     (["--response-memory-per-connection", "65536"], "response_memory_per_connection", 65536),
 ])
 def test_flag_sets_config_field(argv, field, value):
-    config = config_from_args(build_parser().parse_args([*argv, "app:app"]))
+    config = load_settings([*argv, "app:app"], environ={}).config
     assert getattr(config, field) == value
 
 
