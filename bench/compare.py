@@ -63,10 +63,12 @@ def server_command(name: str, protocol: str, port: int, tls: tuple[str, str]) ->
     cert, key = tls
     bind = f"127.0.0.1:{port}"
     peer_bin = VENV / "bin"
-    if name in ("fasth2", "fasth2+log"):
+    if name in ("fasth2", "fasth2+log", "fasth2+metrics"):
         extra = ["--certfile", cert, "--keyfile", key] if protocol == "h2" else []
         if name == "fasth2+log":  # the access log's cost (issue 14): a line per request
             extra += ["--access-logfile", ACCESS_LOG]
+        if name == "fasth2+metrics":  # the metrics' cost (issue 14): counters per request
+            extra += ["--metrics-bind", "127.0.0.1:0"]
         return [sys.executable, "-m", "fasth2", "-b", bind, "--log-level", "warning", *extra,
                 "bench.apps:wsgi_app"]
     if name == "hypercorn":
@@ -94,7 +96,7 @@ def server_command(name: str, protocol: str, port: int, tls: tuple[str, str]) ->
     raise ValueError(name)
 
 
-SERVERS = ["fasth2", "fasth2+log", "hypercorn", "granian", "gunicorn", "uvicorn"]
+SERVERS = ["fasth2", "fasth2+log", "fasth2+metrics", "hypercorn", "granian", "gunicorn", "uvicorn"]
 #: Where "fasth2+log" writes its access log (emptied after each run).
 ACCESS_LOG = os.path.join(tempfile.gettempdir(), "fasth2-bench-access.log")
 

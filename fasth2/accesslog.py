@@ -50,10 +50,7 @@ def _user(exchange: "Exchange", request: dict) -> str:
 
 
 def _protocol_name(exchange: "Exchange", request: dict) -> str:
-    """``h2`` (over TLS), ``h2c``, or ``HTTP/1.1`` / ``HTTP/1.0``."""
-    if exchange.http_version == "2":
-        return "h2" if exchange.connection.tls else "h2c"
-    return "HTTP/" + exchange.http_version
+    return exchange.protocol
 
 
 def _version(exchange: "Exchange", request: dict) -> str:

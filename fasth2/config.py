@@ -66,6 +66,9 @@ class Config:
     error_logfile: str | None = None
     #: A logging configuration file applied on top (logs.py), for the command line.
     log_config: str | None = None
+    #: ``HOST:PORT`` serving Prometheus metrics at /metrics (needs prometheus_client);
+    #: None: no metrics.
+    metrics_bind: str | None = None
     #: Listen backlog handed to the kernel.
     backlog: int = 1024
 

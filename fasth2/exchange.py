@@ -99,6 +99,13 @@ class Exchange:
         return self.forwarded_for or self.connection.client
 
     @property
+    def protocol(self) -> str:
+        """``h2`` (over TLS), ``h2c``, or ``HTTP/1.1`` / ``HTTP/1.0``."""
+        if self.http_version == "2":
+            return "h2" if self.connection.tls else "h2c"
+        return "HTTP/" + self.http_version
+
+    @property
     def status(self) -> int:
         """The final response's status code; 0 until it was sent."""
         headers = self.response_headers

@@ -37,18 +37,18 @@ class H2EventHandlers:
         self._highest_request = stream_id
         if self.closing and stream_id > self._goaway_last:
             # After our GOAWAY: the client may retry it on a new connection.
-            self._reset(stream_id, ErrorCodes.REFUSED_STREAM)
+            self.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return
         try:
             priority = validate_request_headers(event.headers)
         except MalformedHeaders as exc:
             log.debug("stream %d: malformed request: %s", stream_id, exc)
-            self._reset(stream_id, ErrorCodes.PROTOCOL_ERROR)
+            self.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
             self.glitch("malformed requests")
             return
         if max(self.apps.running, len(self.streams)) >= self.config.max_concurrent_streams:
             # Reset streams whose app is still running count against the limit too.
-            self._reset(stream_id, ErrorCodes.REFUSED_STREAM)
+            self.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             self.glitch("refused streams")
             return
         stream = self._start_request(stream_id, event.headers, priority,
@@ -126,6 +126,9 @@ class H2EventHandlers:
 
     def _on_stream_reset(self, event: ev.StreamReset) -> None:
         """RST_STREAM (or h2 reset it): abort the app's work and the sending."""
+        metrics = self.server.metrics
+        if metrics is not None:
+            (metrics.reset_received if event.remote_reset else metrics.reset_sent)(event.error_code)
         stream = self.streams.get(event.stream_id)
         if stream is not None:
             log.debug("stream %d reset (error %s, by %s)", event.stream_id, event.error_code,
@@ -163,7 +166,7 @@ class H2EventHandlers:
                 stream.exchange.request_trailers(event.headers)
         except MalformedHeaders as exc:
             log.debug("stream %d: malformed trailers: %s", event.stream_id, exc)
-            self._reset(event.stream_id, ErrorCodes.PROTOCOL_ERROR)
+            self.reset_stream(event.stream_id, ErrorCodes.PROTOCOL_ERROR)
             stream = self.streams.get(event.stream_id)
             if stream is not None:
                 stream.abort(SERVER_RESET)
@@ -171,6 +174,8 @@ class H2EventHandlers:
 
     def _on_connection_terminated(self, event: ev.ConnectionTerminated) -> None:
         """The client sent GOAWAY. h2 will send nothing more, so in-flight work stops."""
+        if self.server.metrics is not None:
+            self.server.metrics.goaway_received(event.error_code)
         if event.error_code:
             log.debug("client GOAWAY with error %s: %r", event.error_code, event.additional_data)
         self._shutdown_streams()

@@ -114,7 +114,7 @@ def log_format(text: str) -> str:
 
 
 _TLS, _H2, _PROXY, _PROCESSES, _LOGGING = ("TLS", "HTTP/2 and memory", "behind a proxy",
-                                           "processes", "logging")
+                                           "processes", "logging and metrics")
 
 #: Every option, in --help order.
 OPTIONS: tuple[Option, ...] = (
@@ -240,6 +240,9 @@ OPTIONS: tuple[Option, ...] = (
            "gunicorn's atoms (%(h)s, %(r)s, %(s)s, %({header}i)s...) and fasth2's: "
            "%(protocol)s, %(stream)s, %(delivered)s, %(received)s, %(outcome)s (default "
            "'{default}')", log_format, metavar="FORMAT", group=_LOGGING),
+    Option(("--metrics-bind",), "metrics_bind", "serve Prometheus metrics at "
+           "http://HOST:PORT/metrics (needs fasth2[metrics]; with workers, the supervisor "
+           "serves their sum); off by default", metavar="HOST:PORT", group=_LOGGING),
 )
 
 #: Config fields no option sets: only the programmatic API can (a callable).

@@ -19,7 +19,7 @@ import h2.config
 import h2.connection
 from h2.connection import ConnectionState
 from h2.errors import ErrorCodes
-from h2.exceptions import H2Error, ProtocolError, StreamClosedError
+from h2.exceptions import H2Error, ProtocolError
 from h2.settings import SettingCodes, Settings
 from hyperframe.frame import GoAwayFrame
 
@@ -261,7 +261,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         conn = self.conn
         state = conn.streams.get(stream_id)
         if state is not None and not state.closed:
-            conn.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
+            self.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
             stream = self.streams.get(stream_id)
             if stream is not None:
                 stream.abort(SERVER_RESET)
@@ -384,16 +384,18 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
     def stop_draining(self, stream_id: int, reset: bool = False) -> None:
         """The stream's body ended (or was reset), or draining it went on too long."""
         if self._draining.pop(stream_id, None) is not None and reset:
-            self._reset(stream_id, ErrorCodes.NO_ERROR)
+            self.reset_stream(stream_id, ErrorCodes.NO_ERROR)
             self.flush_soon()
 
-    def _reset(self, stream_id: int, code: ErrorCodes) -> None:
+    def reset_stream(self, stream_id: int, code: ErrorCodes) -> None:
         """RST_STREAM, unless h2 already closed the stream (a RST_STREAM of the client's
         may have arrived in the same read)."""
         try:
             self.conn.reset_stream(stream_id, code)
-        except StreamClosedError:
-            pass
+        except H2Error:
+            return
+        if self.server.metrics is not None:
+            self.server.metrics.reset_sent(code)
 
     # -- response memory ----------------------------------------------------------
 
@@ -455,6 +457,8 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
             return True
         log.warning("closing connection from %s: too many %s (ENHANCE_YOUR_CALM)",
                     self.info.client, what)
+        if self.server.metrics is not None:
+            self.server.metrics.budget_exhausted(what)
         self._connection_error(ErrorCodes.ENHANCE_YOUR_CALM)
         return False
 
@@ -499,6 +503,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         self.flush()
         goaway = GoAwayFrame(0, last_stream_id=self._goaway_last, error_code=ErrorCodes.NO_ERROR)
         self.transport.write(goaway.serialize())
+        self._count_goaway(ErrorCodes.NO_ERROR)
         if not self.streams:
             self._close_after_flush()
 
@@ -509,11 +514,16 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
             self._shutdown_streams()
             try:
                 self.conn.close_connection(ErrorCodes.NO_ERROR, last_stream_id=self._goaway_last)
+                self._count_goaway(ErrorCodes.NO_ERROR)
             except H2Error:
                 pass
             self.flush()
             self._closed = True
         self.transport.close()
+
+    def _count_goaway(self, code: ErrorCodes) -> None:
+        if self.server.metrics is not None:
+            self.server.metrics.goaway_sent(code)
 
     def _close_after_flush(self, flush: bool = True) -> None:
         """Send what is queued, then close, lingering so the client can read it."""
@@ -542,6 +552,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         if self.conn.state_machine.state != ConnectionState.CLOSED:
             # h2 queues GOAWAY itself for frame errors, but not for a bad preface.
             self.conn.close_connection(code)
+        self._count_goaway(code)
         self._shutdown_streams()
         self._close_after_flush()
 

@@ -25,6 +25,7 @@ from .errors import StartupError
 from .gateway import WSGIGateway
 from .listeners import Listener, log_listening, open_listeners
 from .memory import ResponseMemory, tune_allocator
+from .metrics import Metrics, serve_process_metrics
 from .proxy import TrustedPeers
 from .selector import ProtocolSelector
 from .threadpool import ThreadPool
@@ -55,6 +56,17 @@ def default_fields(server_header: bool = True) -> list[tuple[bytes, bytes]]:
     return fields
 
 
+def both(first: Callable | None, second: Callable | None) -> Callable | None:
+    """One callable calling ``first`` then ``second`` (either may be None)."""
+    if first is None or second is None:
+        return first or second
+
+    def call_both(argument) -> None:
+        first(argument)
+        second(argument)
+    return call_both
+
+
 def new_event_loop() -> asyncio.AbstractEventLoop:
     """A uvloop loop when uvloop is installed, else asyncio's default."""
     try:
@@ -68,7 +80,8 @@ class Server:
     """A running fasth2 server: its sockets, connections and thread pool."""
 
     def __init__(self, app: Callable, config: Config,
-                 listeners: list[Listener] | None = None, gateway=None) -> None:
+                 listeners: list[Listener] | None = None, gateway=None,
+                 metrics: Metrics | None = None) -> None:
         self.app = app
         self.config = config
         self.loop = asyncio.get_running_loop()
@@ -106,16 +119,23 @@ class Server:
         self.default_fields = default_fields(config.server_header)
         #: Whose forwarding headers are believed (--forwarded-allow-ips, proxy.py).
         self.trusted_peers = TrustedPeers(config.forwarded_allow_ips)
-        #: Called with each exchange as it ends (the access log), or None.
+        #: Called with each exchange as it ends (the access log, metrics), or None.
         self.exchange_ended: Callable | None = None
         self._access_handler = None  # the access log's own handler (--access-logfile)
+        #: Prometheus metrics (metrics.py), or None: given (a supervised worker's,
+        #: which its supervisor serves), or made at start for --metrics-bind.
+        self.metrics = metrics
+        self._metrics_endpoint = None
 
     async def start(self) -> None:
         """Listen on every bind address (or the given listeners); StartupError if one is
         unusable."""
         context = self.ssl_context = make_ssl_context(self.config) if self.config.tls else None
         # Per process (a worker's, after the fork): the writer thread must live here.
-        self.exchange_ended, self._access_handler = start_access_log(self.config)
+        access_log, self._access_handler = start_access_log(self.config)
+        if self.metrics is None and self.config.metrics_bind:
+            self.metrics, self._metrics_endpoint = serve_process_metrics(self.config.metrics_bind)
+        self.exchange_ended = both(access_log, self.metrics and self.metrics.exchange_ended)
         if self._listeners is None:
             self._listeners = open_listeners(
                 self.config.binds, backlog=self.config.backlog,
@@ -210,6 +230,8 @@ class Server:
         while True:
             await asyncio.sleep(REAP_INTERVAL)
             self.default_fields = default_fields(self.config.server_header)
+            if self.metrics is not None:
+                self.metrics.update(self)
             now = self.loop.time()
             for connection in list(self.connections):
                 connection.check_timeouts(now)
@@ -227,8 +249,8 @@ class Server:
             if memory.open:
                 return
             if now - connection.last_progress >= SHED_AFTER:
-                connection.shed(f"it holds {connection.held / 2**20:.1f} MiB of responses "
-                                "it does not read")
+                self._shed(connection, "response memory", f"it holds "
+                           f"{connection.held / 2**20:.1f} MiB of responses it does not read")
         if not memory.open:
             self._budget_watch = self.loop.call_later(SHED_AFTER, self.watch_budget)
 
@@ -253,8 +275,15 @@ class Server:
         now = self.loop.time()
         for connection in list(self.connections):
             if connection.stuck_for(now) >= STUCK_AFTER:
-                connection.shed("its app calls wait on it while every thread is busy")
+                self._shed(connection, "app threads",
+                           "its app calls wait on it while every thread is busy")
         self._thread_watch = self.loop.call_later(STUCK_AFTER / 2, self._check_threads)
+
+    def _shed(self, connection, budget: str, why: str) -> None:
+        """End ``connection`` to free what it holds of ``budget`` (``why``: for the log)."""
+        if self.metrics is not None:
+            self.metrics.budget_exhausted(budget)
+        connection.shed(why)
 
     @property
     def addresses(self) -> list:
@@ -300,22 +329,27 @@ class Server:
         self.app_threads.shutdown()
         if self._access_handler is not None:
             stop_access_log(self._access_handler)  # every line written out
+        if self.metrics is not None:
+            self.metrics.update(self)  # (a worker's last requests count too)
+        if self._metrics_endpoint is not None:
+            self._metrics_endpoint.stop()
 
 
 async def serve(app: Callable, config: Config | None = None, *,
                 shutdown_trigger: Callable[[], Awaitable] | None = None,
                 listeners: list[Listener] | None = None,
                 on_created: Callable[[Server], None] | None = None,
-                on_started: Callable[[Server], None] | None = None, **options) -> None:
+                on_started: Callable[[Server], None] | None = None,
+                metrics: Metrics | None = None, **options) -> None:
     """Serve ``app`` until ``shutdown_trigger()`` returns, then shut down gracefully.
 
     ``config`` (or keyword options naming ``Config`` fields) sets the server up; without
     a trigger it serves until cancelled. ``listeners`` are sockets made beforehand (a
     worker's inherited ones); ``on_created`` is called before the server listens,
-    ``on_started`` once it accepts.
+    ``on_started`` once it accepts; ``metrics``: see ``Server``.
     """
     config = (config or Config()).replace(**options) if options else (config or Config())
-    server = Server(app, config, listeners)
+    server = Server(app, config, listeners, metrics=metrics)
     if on_created is not None:
         on_created(server)
     await server.start()
@@ -326,7 +360,8 @@ async def serve(app: Callable, config: Config | None = None, *,
 
 def run(app: Callable, config: Config | None = None, *,
         listeners: list[Listener] | None = None,
-        on_started: Callable[[Server], None] | None = None, **options) -> None:
+        on_started: Callable[[Server], None] | None = None,
+        metrics: Metrics | None = None, **options) -> None:
     """Serve ``app`` until a signal stops it, with uvloop when available.
 
     SIGTERM and SIGINT stop it gracefully (a second one: at once), SIGQUIT at once,
@@ -347,7 +382,7 @@ def run(app: Callable, config: Config | None = None, *,
 
     try:
         loop.run_until_complete(serve(app, config, listeners=listeners, on_created=catch_signals,
-                                      on_started=on_started, **options))
+                                      on_started=on_started, metrics=metrics, **options))
     finally:
         for signum in handled:
             loop.remove_signal_handler(signum)

@@ -302,10 +302,7 @@ class Stream:
         """Reset the stream towards the client and abandon the response."""
         if self._finished:
             return
-        try:
-            self.protocol.conn.reset_stream(self.stream_id, error_code)
-        except H2Error:
-            pass  # already closed on h2's side: nothing to tell the client
+        self.protocol.reset_stream(self.stream_id, error_code)  # (unless h2 closed it)
         self.protocol.flush_soon()
         self.abort(SERVER_RESET)
 

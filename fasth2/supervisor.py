@@ -32,6 +32,7 @@ from typing import Callable
 
 from .config import Config
 from .listeners import Listener, log_listening, open_listeners
+from .metrics import SupervisorMetrics
 from .reloader import watch_for_changes
 from .tls import make_ssl_context
 from .worker import BOOT_ERROR, RETIRE_SIGNAL, STACK_DUMP_SIGNAL, WorkerSlot, worker_main
@@ -97,6 +98,8 @@ class Supervisor:
         self._boot_failures = 0
         self._next_spawn = 0.0
         self._last_failure = ""
+        #: The workers' metrics, summed and served here (--metrics-bind), or None.
+        self.metrics: SupervisorMetrics | None = None
 
     def run(self) -> int:
         """Bind, start the workers, supervise them until stopped; the exit status.
@@ -109,6 +112,8 @@ class Supervisor:
             self.config.binds, backlog=self.config.backlog, reuse_port=self.config.reuse_port,
             listen=not self.config.reuse_port, umask=self.config.umask)
         try:
+            if self.config.metrics_bind:
+                self.metrics = SupervisorMetrics(self.config.metrics_bind)
             self._catch_signals()  # before "Listening on": its readers may signal at once
             log_listening(self.listeners, self.config.tls)
             stop_watching = self._watch_source() if self.config.reload else None
@@ -125,6 +130,8 @@ class Supervisor:
                 os.waitpid(pid, 0)
             for listener in self.listeners:
                 listener.close()
+            if self.metrics is not None:
+                self.metrics.close()
             self._release_signals()
 
     def _watch_source(self) -> Callable[[], None]:
@@ -238,6 +245,8 @@ class Supervisor:
             pid = os.fork()
         if pid == 0:
             self._release_signals()
+            if self.metrics is not None:
+                self.metrics.endpoint.close_in_child()
             worker_main(self.app, self.config, self.listeners, slot, os.getppid())
         self.workers[pid] = WorkerRecord(pid, slot, self.generation)
         log.info("Booting worker with pid %d", pid)
@@ -257,6 +266,8 @@ class Supervisor:
     def _on_exit(self, record: WorkerRecord, code: int) -> None:
         served = record.slot.state != WorkerSlot.BOOTING
         record.slot.close()
+        if self.metrics is not None:
+            self.metrics.worker_exited(record.pid)
         stopped = self._stopping or record.stop_sent is not None
         reason = describe_exit(code, timed_out=record.timed_out is not None, stopped=stopped)
         if stopped:

@@ -104,6 +104,17 @@ class ThreadPool:
         """True while calls wait for a thread."""
         return bool(self._backlog)
 
+    @property
+    def queued(self) -> int:
+        """App calls waiting for a thread (for metrics)."""
+        with self._lock:
+            return sum(len(calls) for calls in self._backlog)
+
+    @property
+    def busy(self) -> int:
+        """Threads running calls (for metrics)."""
+        return len(self._threads) - self._idle
+
     def _work(self) -> None:
         get = self._queue.get
         backlog = self._backlog

@@ -27,6 +27,7 @@ from .config import Config
 from .errors import StartupError
 from .listeners import Listener
 from .loader import AppLoadError, load_app
+from .metrics import Metrics
 from .server import Server, run
 
 log = logging.getLogger("fasth2.error")
@@ -113,7 +114,9 @@ def _serve(app: Callable | str, config: Config, listeners: list[Listener],
         limit += random.randint(0, config.max_requests_jitter)
     watch = _Watch(slot, parent_pid, limit, config.timeout)
     try:
-        run(app, config, listeners=listeners, on_started=watch.start)
+        # Metrics go to PROMETHEUS_MULTIPROC_DIR's files; the supervisor serves them.
+        metrics = Metrics() if config.metrics_bind else None
+        run(app, config, listeners=listeners, on_started=watch.start, metrics=metrics)
     except StartupError as exc:
         log.error("Worker %d cannot start: %s", os.getpid(), exc)
         return BOOT_ERROR
