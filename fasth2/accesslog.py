@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import logging
 import os
 import re
@@ -38,9 +39,9 @@ def _text(value: bytes | None) -> str:
     return "-" if value is None else value.decode("latin-1")
 
 
-def _user(exchange: "Exchange", request: dict) -> str:
+def _user(authorization: bytes) -> str:
     """The user of Basic authorization, as gunicorn logs it; "-" without one."""
-    scheme, _, credentials = _text(request.get(b"authorization")).partition(" ")
+    scheme, _, credentials = _text(authorization).partition(" ")
     if scheme.lower() != "basic":
         return "-"
     try:
@@ -49,23 +50,14 @@ def _user(exchange: "Exchange", request: dict) -> str:
         return "-"
 
 
-def _protocol_name(exchange: "Exchange", request: dict) -> str:
-    return exchange.protocol
-
-
-def _version(exchange: "Exchange", request: dict) -> str:
+def _version(exchange: "Exchange") -> str:
     return "HTTP/2" if exchange.http_version == "2" else "HTTP/" + exchange.http_version
-
-
-def _request_line(exchange: "Exchange", request: dict) -> str:
-    return (f"{_text(request.get(b':method'))} {_text(request.get(b':path'))} "
-            f"{_version(exchange, request)}")
 
 
 _clock = [0, ""]  # the last second formatted, and its text (one strftime a second)
 
 
-def _start_time(exchange: "Exchange", request: dict) -> str:
+def _start_time(exchange: "Exchange") -> str:
     """When the request started, by the wall clock (``started`` is monotonic)."""
     second = int(time.time() - (time.monotonic() - exchange.started))
     if second != _clock[0]:
@@ -77,68 +69,102 @@ def _duration(exchange: "Exchange") -> float:
     return max(0.0, (exchange.ended or time.monotonic()) - exchange.started)
 
 
-#: Each atom: how to compute it from an ended exchange and its request headers (a
-#: dict of the head's byte pairs).
-ATOMS: dict[str, Callable[["Exchange", dict], object]] = {
-    "h": lambda e, r: e.client,
-    "l": lambda e, r: "-",
-    "u": _user,
-    "t": _start_time,
-    "r": _request_line,
-    "m": lambda e, r: _text(r.get(b":method")),
-    "U": lambda e, r: _text(r.get(b":path")).partition("?")[0],
-    "q": lambda e, r: _text(r.get(b":path")).partition("?")[2],
-    "H": _version,
-    "s": lambda e, r: e.status or "-",
-    "B": lambda e, r: e.bytes_sent,
-    "b": lambda e, r: e.bytes_sent or "-",
-    "f": lambda e, r: _text(r.get(b"referer")),
-    "a": lambda e, r: _text(r.get(b"user-agent")),
-    "T": lambda e, r: int(_duration(e)),
-    "D": lambda e, r: int(_duration(e) * 1_000_000),
-    "M": lambda e, r: int(_duration(e) * 1000),
-    "L": lambda e, r: f"{_duration(e):.6f}",
-    "p": lambda e, r: f"<{os.getpid()}>",
+def _status(exchange: "Exchange") -> str:
+    headers = exchange.response_headers
+    return "-" if headers is None else headers[0][1].decode("latin-1")
+
+
+def _response_header(exchange: "Exchange", name: bytes) -> str:
+    for key, value in exchange.response_headers or ():
+        if key == name:
+            return value.decode("latin-1")
+    return "-"
+
+
+#: Each atom: a Python expression of the ended exchange ``e`` and its request head as
+#: a dict of byte pairs, ``r``. The format becomes one generated function (see
+#: ``compile_format``), so a line costs no call per atom.
+ATOMS: dict[str, str] = {
+    "h": "e.forwarded_for or e.connection.client",
+    "l": "'-'",
+    "u": "'-' if (v := r.get(b'authorization')) is None else _user(v)",
+    "t": "_start_time(e)",
+    "r": "_text(r.get(b':method')) + ' ' + _text(r.get(b':path')) + ' ' + _version(e)",
+    "m": "_text(r.get(b':method'))",
+    "U": "_text(r.get(b':path')).partition('?')[0]",
+    "q": "_text(r.get(b':path')).partition('?')[2]",
+    "H": "_version(e)",
+    "s": "_status(e)",
+    "B": "e.bytes_sent",
+    "b": "e.bytes_sent or '-'",
+    "f": "_text(r.get(b'referer'))",
+    "a": "_text(r.get(b'user-agent'))",
+    "T": "int(_duration(e))",
+    "D": "int(_duration(e) * 1_000_000)",
+    "M": "int(_duration(e) * 1000)",
+    "L": "f'{_duration(e):.6f}'",
+    "p": "'<' + str(os.getpid()) + '>'",
     # fasth2's own
-    "protocol": _protocol_name,
-    "stream": lambda e, r: e.stream_id,
-    "delivered": lambda e, r: e.bytes_sent,
-    "received": lambda e, r: e.bytes_received,
-    "outcome": lambda e, r: e.outcome or "-",
+    "protocol": "e.protocol",
+    "stream": "e.stream_id",
+    "delivered": "e.bytes_sent",
+    "received": "e.bytes_received",
+    "outcome": "e.outcome or '-'",
 }
+_HELPERS = {"_text": _text, "_user": _user, "_start_time": _start_time, "_version": _version,
+            "_duration": _duration, "_status": _status, "_response_header": _response_header,
+            "os": os}
 
 _ATOM = re.compile(r"%\((.*?)\)s|%%|%")
 
 
-def _header_atom(key: str) -> Callable[["Exchange", dict], str] | None:
+def _header_atom(key: str, names: list) -> str | None:
     """``{name}i`` (a request header) or ``{name}o`` (a response header)."""
     if not (key.startswith("{") and key[-2:] in ("}i", "}o")):
         return None
-    name = key[1:-2].lower().encode("latin-1")
-    if key[-1] == "i":
-        return lambda e, r: _text(r.get(name))
-    return lambda e, r: _text(dict(e.response_headers or ()).get(name))
+    names.append(key[1:-2].lower().encode("latin-1"))
+    constant = f"names[{len(names) - 1}]"
+    return f"_text(r.get({constant}))" if key[-1] == "i" else f"_response_header(e, {constant})"
 
 
-def compile_format(text: str) -> tuple[str, list]:
-    """``text`` as a positional template and the atoms that fill it, in order;
-    ValueError naming the first atom (or ``%`` use) it does not know."""
-    atoms = []
+def compile_format(text: str) -> Callable[["Exchange"], str]:
+    """``text`` as a function of an ended exchange returning its line; ValueError
+    naming the first atom (or ``%`` use) it does not know.
 
-    def replace(match: re.Match) -> str:
+    The function is generated: one local per atom and an f-string, so that a line is
+    a handful of attribute reads (a lambda per atom and ``%`` made the access log cost
+    15 % of a small request's instructions; this, about half of that).
+    """
+    pieces, atoms, names = [], [], []
+    position = 0
+    for match in _ATOM.finditer(text):
+        pieces.append(text[position:match.start()])
+        position = match.end()
         if match.group(0) == "%%":
-            return "%%"
+            pieces.append("%")
+            continue
         key = match.group(1)
-        atom = ATOMS.get(key) if key is not None else None
-        if atom is None and key is not None:
-            atom = _header_atom(key)
+        atom = None if key is None else ATOMS.get(key) or _header_atom(key, names)
         if atom is None:
             what = f"unknown atom %({key})s" if key is not None else "a '%' without an atom"
             raise ValueError(f"bad access log format {text!r}: {what} (write '%%' for '%')")
+        pieces.append((atom,))
         atoms.append(atom)
-        return "%s"
-
-    return _ATOM.sub(replace, text), atoms
+    pieces.append(text[position:])
+    body, lines = [], ["def line(e):"]
+    if any("r.get" in atom for atom in atoms):
+        lines.append("    r = dict(e.headers)")
+    for piece in pieces:
+        if isinstance(piece, tuple):
+            lines.append(f"    v{len(body)} = {piece[0]}")
+            body.append(f"{{v{len(body)}}}")
+        else:  # literal text: JSON's escapes are Python's; braces doubled for the f-string
+            body.append(json.dumps(piece, ensure_ascii=False)[1:-1].replace("{", "{{")
+                        .replace("}", "}}"))
+    lines.append(f'    return f"{"".join(body)}"')
+    namespace = dict(_HELPERS, names=names)
+    exec("\n".join(lines), namespace)  # (the source is ours: atoms are this table's)
+    return namespace["line"]
 
 
 def check_format(text: str) -> str:
@@ -157,13 +183,9 @@ class AccessLog:
 
     def __init__(self, format: str = DEFAULT_FORMAT, writer: "QueueWriter | None" = None) -> None:
         self.format = format
-        self._template, self._atoms = compile_format(format)
+        #: The log line of an ended exchange.
+        self.line: Callable[["Exchange"], str] = compile_format(format)
         self._writer = writer
-
-    def line(self, exchange: "Exchange") -> str:
-        """The log line of ``exchange``."""
-        request = dict(exchange.headers)
-        return self._template % tuple([atom(exchange, request) for atom in self._atoms])
 
     def __call__(self, exchange: "Exchange") -> None:
         """Log ``exchange`` (it has ended)."""

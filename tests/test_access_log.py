@@ -17,6 +17,8 @@ import httpx
 import pytest
 from hyperframe.frame import DataFrame, RstStreamFrame
 
+from fasth2.accesslog import ATOMS
+
 from .conftest import write_certificate
 from .helpers import RawClient, ServerProcess, read_lines, run_client
 from .test_processes import serving_workers
@@ -138,6 +140,33 @@ def test_header_atoms(tmp_path):
     try:
         run_client("curl", "-s", "-H", "X-Trace: abc123", f"{server.url}/hello")
         assert read_lines(log, 1) == ["abc123 text/plain -"]
+    finally:
+        server.stop()
+
+
+def test_every_atom_and_any_literal_text_in_a_format(tmp_path):
+    log = tmp_path / "access.log"
+    atoms = "|".join(f"%({name})s" for name in ATOMS)
+    literal = '{braces} "quotes" \\back\\slash 100%% \u00e9'
+    server = ServerProcess("tests.apps:app", "--access-logfile", str(log),
+                           "--access-logformat", f"{literal}|{atoms}")
+    try:
+        run_client("curl", "-s", "-u", "bob:pw", "-e", "http://r.example/", "-A", "agent/2",
+                   f"{server.url}/status?code=404")
+        line, = read_lines(log, 1)
+        text, *values = line.split("|")
+        assert text == literal.replace("%%", "%")
+        got = dict(zip(ATOMS, values))
+        assert (got["h"], got["l"], got["u"], got["m"], got["U"], got["q"]) == (
+            "127.0.0.1", "-", "bob", "GET", "/status", "code=404")
+        assert got["r"] == "GET /status?code=404 HTTP/1.1" and got["H"] == "HTTP/1.1"
+        assert (got["s"], got["B"], got["b"], got["f"], got["a"]) == (
+            "404", "0", "-", "http://r.example/", "agent/2")
+        assert got["p"] == f"<{server.process.pid}>" and got["protocol"] == "HTTP/1.1"
+        assert (got["stream"], got["delivered"], got["received"], got["outcome"]) == (
+            "1", "0", "0", "complete")
+        assert int(got["D"]) >= int(got["M"]) * 1000 and float(got["L"]) >= int(got["T"])
+        assert re.fullmatch(r"\[\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d [+-]\d{4}\]", got["t"])
     finally:
         server.stop()
 
