@@ -1,7 +1,11 @@
-"""Build fasth2, compiling ``fasth2/_speedups.pyx`` when Cython and a C compiler exist.
+"""Build fasth2: compile ``fasth2/_speedups.pyx`` with Cython, or fail saying why.
 
-A machine without either still gets a working (pure-Python) install: the build prints
-a clear warning instead of failing, and ``fasth2 --version`` says which build is active.
+A build that cannot compile the speedups stops with a message, instead of quietly
+installing the pure-Python twin (several times slower): pip hides a backend's output
+unless asked, so a warning would go unseen. The pure build is had on purpose with
+``FASTH2_NO_EXTENSIONS=1``. Cython runs only when the extension is built (a wheel, an
+editable install), never for an sdist, and its C goes to ``build/cython``, not into
+the source tree. ``FASTH2_ANNOTATE=1`` also writes Cython's HTML annotation.
 """
 
 import os
@@ -11,51 +15,55 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 BANNER = "=" * 72
+PURE_ON_PURPOSE = ("To install the pure-Python build on purpose (several times slower), "
+                   "set FASTH2_NO_EXTENSIONS=1.")
 
 
 def banner(message: str) -> None:
-    """Print a message the user will notice in pip's verbose build output."""
+    """Print a message the user will notice in pip's (verbose) build output."""
     print(f"{BANNER}\nfasth2: {message}\n{BANNER}", file=sys.stderr)
 
 
-class OptionalBuildExt(build_ext):
-    """Compile the speedups, but fall back to the pure-Python twin on failure."""
+class CompileError(SystemExit):
+    """The speedups cannot be compiled: the build stops with this message."""
 
-    def run(self) -> None:
+    def __init__(self, why: str) -> None:
+        super().__init__(f"{BANNER}\nfasth2: cannot compile the speedups: {why}\n"
+                         f"Install a C compiler and Python's headers (Debian: apt-get install "
+                         f"build-essential python3-dev; macOS: xcode-select --install).\n"
+                         f"{PURE_ON_PURPOSE}\n{BANNER}")
+
+
+class BuildSpeedups(build_ext):
+    """build_ext that runs Cython first, and turns any failure into CompileError."""
+
+    def finalize_options(self) -> None:
         try:
-            super().run()
-        except Exception as exc:  # a missing compiler surfaces as several types
-            banner(f"WARNING: could not compile the speedups ({exc}); "
-                   "installing the pure-Python build")
+            from Cython.Build import cythonize
+        except ImportError:
+            raise CompileError("Cython is not installed (it is a build requirement; a "
+                               "build without isolation needs it installed)") from None
+        directives = {"language_level": "3", "boundscheck": False, "wraparound": False}
+        self.distribution.ext_modules[:] = cythonize(
+            self.distribution.ext_modules, compiler_directives=directives,
+            annotate=bool(os.environ.get("FASTH2_ANNOTATE")),
+            build_dir="build/cython")  # keeps generated C out of the source tree
+        super().finalize_options()
 
     def build_extension(self, ext: Extension) -> None:
         try:
             super().build_extension(ext)
-        except Exception as exc:
-            banner(f"WARNING: could not compile {ext.name} ({exc}); "
-                   "installing the pure-Python build")
-        else:
-            banner(f"compiled {ext.name}")
+        except Exception as exc:  # a missing compiler surfaces as several types
+            raise CompileError(f"{ext.name}: {exc}") from None
+        banner(f"compiled {ext.name}")
 
 
 def extensions() -> list:
-    """The Cython extension modules, or none when Cython or the switch says so."""
+    """The extension modules: none when the pure build is asked for."""
     if os.environ.get("FASTH2_NO_EXTENSIONS"):
-        banner("FASTH2_NO_EXTENSIONS is set: installing the pure-Python build")
+        banner("FASTH2_NO_EXTENSIONS is set: building the pure-Python twin only")
         return []
-    try:
-        from Cython.Build import cythonize
-    except ImportError:
-        banner("WARNING: Cython is not installed; installing the pure-Python build")
-        return []
-    directives = {"language_level": "3", "boundscheck": False, "wraparound": False}
-    annotate = bool(os.environ.get("FASTH2_ANNOTATE"))
-    return cythonize(
-        [Extension("fasth2._speedups", ["fasth2/_speedups.pyx"])],
-        compiler_directives=directives,
-        annotate=annotate,
-        build_dir="build/cython",  # keeps generated C out of the source tree
-    )
+    return [Extension("fasth2._speedups", ["fasth2/_speedups.pyx"])]
 
 
-setup(ext_modules=extensions(), cmdclass={"build_ext": OptionalBuildExt})
+setup(ext_modules=extensions(), cmdclass={"build_ext": BuildSpeedups})

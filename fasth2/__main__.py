@@ -21,7 +21,7 @@ from .logs import LogConfigError, configure_logging
 from .pidfile import pid_file
 from .server import run
 from .settings import APP_ENV, APP_KEY, SettingsError, build_parser, load_settings, render_config
-from .speedups import BUILD
+from .speedups import BUILD, warn_if_slow
 from .supervisor import Supervisor
 
 
@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
 
 def serve_from_command_line(app_path: str, config: Config) -> int:
     """One process, or a supervisor and its workers; the exit status."""
-    logging.getLogger("fasth2.error").info("fasth2 %s (%s), app %s", VERSION, BUILD, app_path)
+    log = logging.getLogger("fasth2.error")
+    log.info("fasth2 %s (%s), app %s", VERSION, BUILD, app_path)
+    warn_if_slow(log)
     if not config.supervised:
         run(load_app(app_path), config)
         return 0

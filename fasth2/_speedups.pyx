@@ -14,6 +14,13 @@ from urllib.parse import unquote_to_bytes
 
 from fasth2.errors import BadRequest, MalformedHeaders
 
+#: The hot paths; the pure twin has the same list (``_speedups.pyi`` types them).
+__all__ = [
+    "build_environ", "lone_head", "encode_response_headers", "split_authority",
+    "FrameScanner", "frame_data", "data_frames", "frame_headers",
+    "validate_request_headers", "HpackDecoder", "HpackEncoder", "ReadBuffer",
+]
+
 HOP_BY_HOP = frozenset(
     (b"connection", b"keep-alive", b"transfer-encoding", b"upgrade", b"proxy-connection")
 )

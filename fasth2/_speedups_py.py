@@ -30,6 +30,13 @@ from hpack import Encoder as HpackEncoder  # noqa: F401
 
 from .errors import BadRequest, MalformedHeaders
 
+#: The hot paths; the compiled twin has the same list (``_speedups.pyi`` types them).
+__all__ = [
+    "build_environ", "lone_head", "encode_response_headers", "split_authority",
+    "FrameScanner", "frame_data", "data_frames", "frame_headers",
+    "validate_request_headers", "HpackDecoder", "HpackEncoder", "ReadBuffer",
+]
+
 # Connection-specific headers are forbidden in HTTP/2 (RFC 9113 §8.2.2); a WSGI app
 # written for HTTP/1.1 may still set them, so responses silently lose them.
 HOP_BY_HOP = frozenset(

@@ -28,6 +28,7 @@ from .memory import ResponseMemory, tune_allocator
 from .metrics import Metrics, serve_process_metrics
 from .proxy import TrustedPeers
 from .selector import ProtocolSelector
+from .speedups import warn_if_slow
 from .threadpool import ThreadPool
 from .tls import make_ssl_context, reload_certificates
 
@@ -349,6 +350,7 @@ async def serve(app: Callable, config: Config | None = None, *,
     ``on_started`` once it accepts; ``metrics``: see ``Server``.
     """
     config = (config or Config()).replace(**options) if options else (config or Config())
+    warn_if_slow(log)
     server = Server(app, config, listeners, metrics=metrics)
     if on_created is not None:
         on_created(server)

@@ -1,7 +1,8 @@
 """Choose the compiled speedups or their pure-Python twin, once, at import.
 
 ``FASTH2_NO_EXTENSIONS=1`` forces the pure build; otherwise the compiled module is used
-when it was built. ``COMPILED`` says which is active; ``fasth2 --version`` prints it.
+when it was built, and a server started without it warns (``warn_if_slow``).
+``COMPILED`` says which is active; ``fasth2 --version`` prints it.
 """
 
 from __future__ import annotations
@@ -23,6 +24,23 @@ implementation = compiled if compiled is not None else pure
 COMPILED: bool = compiled is not None
 #: A human-readable name for the active build, as ``--version`` prints it.
 BUILD: str = "compiled speedups" if COMPILED else "pure Python"
+#: What a server start-up says when the pure build runs without having been chosen.
+SLOW_BUILD_WARNING = (
+    "fasth2 is running its pure-Python build, several times slower than the compiled "
+    "one: its speedups were not compiled when it was installed. Install a wheel, or "
+    "reinstall where a C compiler is available (pip install --force-reinstall "
+    "--no-binary fasth2 fasth2); set FASTH2_NO_EXTENSIONS=1 to choose the pure build "
+    "and silence this warning.")
+_warned = False
+
+
+def warn_if_slow(log) -> None:
+    """Log SLOW_BUILD_WARNING once per process (a forked worker inherits "once"),
+    unless the compiled build runs or the pure one was chosen."""
+    global _warned
+    if not COMPILED and not os.environ.get("FASTH2_NO_EXTENSIONS") and not _warned:
+        _warned = True
+        log.warning(SLOW_BUILD_WARNING)
 
 build_environ = implementation.build_environ
 lone_head = implementation.lone_head

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import importlib.util
 import os
 import signal
@@ -19,7 +20,10 @@ import pytest
 from fasth2 import Config, __version__
 from fasth2.settings import load_settings
 
-from .helpers import LISTENING, ROOT
+from fasth2.speedups import SLOW_BUILD_WARNING
+
+from .helpers import LISTENING, ROOT, ServerProcess, run_client
+from .test_processes import pid_over_new_connection, serving_workers
 
 
 @contextlib.contextmanager
@@ -112,6 +116,11 @@ def test_version_names_the_build(env, build):
     result = fasth2("--version", env=env)
     assert result.returncode == 0
     assert result.stdout.strip() == f"fasth2 {__version__} ({build})"
+
+
+def test_the_version_is_the_installed_packages():
+    assert importlib.metadata.version("fasth2") == __version__
+    assert fasth2("--version").stdout.startswith(f"fasth2 {__version__} (")
 
 
 def test_help_lists_every_option():
@@ -243,3 +252,37 @@ def test_programmatic_server_api():
 
     response = asyncio.run(main())
     assert response.status_code == 200 and response.http_version == "HTTP/2"
+
+
+#: Run the command line with the compiled module unimportable (as if never built).
+WITHOUT_COMPILED = ("import sys; sys.modules['fasth2._speedups'] = None; "
+                    "from fasth2.__main__ import main; sys.exit(main(sys.argv[1:]))")
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_pure_build_nobody_chose_warns_once_at_start_up(workers):
+    server = ServerProcess("tests.process_apps:app", "-w", workers,
+                           env={"FASTH2_NO_EXTENSIONS": ""},
+                           command=[sys.executable, "-c", WITHOUT_COMPILED])
+    try:
+        if workers == "2":
+            serving_workers(server, 2)  # (each has started, and served)
+        else:
+            pid_over_new_connection(server.port)
+        assert server.log.count(SLOW_BUILD_WARNING) == 1
+        assert "(pure Python), app tests.process_apps:app" in server.log
+    finally:
+        assert server.stop() == 0
+
+
+@pytest.mark.parametrize("how", ["chosen", "compiled"])
+def test_a_chosen_or_compiled_build_does_not_warn(how):
+    if how == "compiled" and importlib.util.find_spec("fasth2._speedups") is None:
+        pytest.skip("the compiled speedups are not built here")
+    server = ServerProcess("tests.apps:app",
+                           env={"FASTH2_NO_EXTENSIONS": "1" if how == "chosen" else ""})
+    try:
+        assert run_client("curl", "-s", f"{server.url}/hello").stdout == b"hello world\n"
+        assert "pure-Python build" not in server.log
+    finally:
+        assert server.stop() == 0
