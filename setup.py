@@ -6,6 +6,12 @@ unless asked, so a warning would go unseen. The pure build is had on purpose wit
 ``FASTH2_NO_EXTENSIONS=1``. Cython runs only when the extension is built (a wheel, an
 editable install), never for an sdist, and its C goes to ``build/cython``, not into
 the source tree. ``FASTH2_ANNOTATE=1`` also writes Cython's HTML annotation.
+
+Two builds for finding bugs, not for serving (fuzz/ and scripts/test use them):
+``FASTH2_BOUNDSCHECK=1`` compiles with Cython's bounds and negative-index checks on
+(the shipped build has them off); ``FASTH2_SANITIZE=1`` compiles with clang,
+AddressSanitizer, UndefinedBehaviorSanitizer and libFuzzer's coverage hooks, for the
+fuzz targets (it runs only with the sanitizer runtime preloaded: scripts/fuzz does it).
 """
 
 import os
@@ -43,7 +49,10 @@ class BuildSpeedups(build_ext):
         except ImportError:
             raise CompileError("Cython is not installed (it is a build requirement; a "
                                "build without isolation needs it installed)") from None
-        directives = {"language_level": "3", "boundscheck": False, "wraparound": False}
+        checked = bool(os.environ.get("FASTH2_BOUNDSCHECK"))
+        directives = {"language_level": "3", "boundscheck": checked, "wraparound": checked}
+        if checked:
+            banner("FASTH2_BOUNDSCHECK is set: compiling with Cython's bounds checks on")
         self.distribution.ext_modules[:] = cythonize(
             self.distribution.ext_modules, compiler_directives=directives,
             annotate=bool(os.environ.get("FASTH2_ANNOTATE")),
@@ -58,11 +67,23 @@ class BuildSpeedups(build_ext):
         banner(f"compiled {ext.name}")
 
 
+#: FASTH2_SANITIZE=1: clang's sanitizers and libFuzzer's coverage instrumentation.
+SANITIZE_FLAGS = ["-fsanitize=address,undefined,fuzzer-no-link", "-fno-sanitize-recover=all",
+                  "-fno-omit-frame-pointer", "-g", "-O1"]
+
+
 def extensions() -> list:
     """The extension modules: none when the pure build is asked for."""
     if os.environ.get("FASTH2_NO_EXTENSIONS"):
         banner("FASTH2_NO_EXTENSIONS is set: building the pure-Python twin only")
         return []
+    if os.environ.get("FASTH2_SANITIZE"):
+        banner("FASTH2_SANITIZE is set: clang with ASan, UBSan and fuzzer coverage")
+        os.environ.setdefault("CC", "clang")
+        os.environ.setdefault("LDSHARED", "clang -shared")
+        return [Extension("fasth2._speedups", ["fasth2/_speedups.pyx"],
+                          extra_compile_args=SANITIZE_FLAGS,
+                          extra_link_args=["-fsanitize=address,undefined"])]
     return [Extension("fasth2._speedups", ["fasth2/_speedups.pyx"])]
 
 

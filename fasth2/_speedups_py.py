@@ -103,7 +103,7 @@ def build_environ(headers: list, base: dict) -> dict:
     environ = base.copy()
     authority = None
     for name, value in headers:
-        if name[0] == 58:  # b":"
+        if name[:1] == b":":  # (not name[0]: an empty name must not raise)
             if name == b":method":
                 environ["REQUEST_METHOD"] = value.decode("latin-1")
             elif name == b":path":
