@@ -408,6 +408,11 @@ class H1Protocol(asyncio.Protocol):
             raise _HeadersTooLarge()
 
     def on_headers_complete(self) -> None:
+        if self.closed:
+            # A request refused earlier in this same read (a 400 from a callback) closed
+            # the connection while httptools goes on parsing what follows it: no more
+            # exchanges start (fuzz/corpus/http1/regression-request-after-a-400).
+            return
         parser = self.parser
         method = self.framing.method
         if method is None:
@@ -528,6 +533,8 @@ class H1Protocol(asyncio.Protocol):
             self._pause_reading()
 
     def on_message_complete(self) -> None:
+        if self.closed:
+            return  # (see on_headers_complete; _drop_left is the lingering's budget now)
         if self._upgrade is not None or self._replay is not None:
             return  # HttpParserUpgrade follows
         if self._receiving is not None:

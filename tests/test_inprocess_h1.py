@@ -178,3 +178,17 @@ def test_the_apps_own_date_and_server_fields_are_kept(memory_connection):
     head = server.take().lower()
     assert head.count(b"\r\ndate: ") == 1 and b"date: tue, 01 dec 2026" in head
     assert head.count(b"\r\nserver: ") == 1 and b"server: mine" in head
+
+
+def test_requests_behind_a_refused_one_in_the_same_read_start_nothing(memory_connection):
+    """A 400 from inside httptools' callbacks closes the connection while the parser
+    goes on through the rest of the read: nothing behind it may start an exchange or
+    spoil the lingering (found by the http1 fuzz target)."""
+    server = memory_connection()
+    server.feed(b"GET /a HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"
+                b"GET /b HTTP/1.1\r\nHost: a\r\n\r\nGET /c HTTP/1.1\r\nHost: a\r\n\r\n")
+    written = server.take()
+    assert written.startswith(b"HTTP/1.1 400 ") and written.count(b"HTTP/1.1 ") == 1
+    assert server.exchanges == [] and server.transport.eof_written
+    server.feed(b"GET /d HTTP/1.1\r\nHost: a\r\n\r\n" * 10)  # dropped while lingering
+    assert server.take() == b"" and server.exchanges == []
