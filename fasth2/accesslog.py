@@ -85,7 +85,7 @@ def _response_header(exchange: "Exchange", name: bytes) -> str:
 #: a dict of byte pairs, ``r``. The format becomes one generated function (see
 #: ``compile_format``), so a line costs no call per atom.
 ATOMS: dict[str, str] = {
-    "h": "e.forwarded_for or e.connection.client",
+    "h": "e.client",
     "l": "'-'",
     "u": "'-' if (v := r.get(b'authorization')) is None else _user(v)",
     "t": "_start_time(e)",

@@ -101,13 +101,13 @@ class Metrics:
         self.held = client.Gauge(
             "fasth2_response_memory_bytes", "Response bytes produced by the app and "
             "not yet sent", **level)
-        #: Per (HTTP version, TLS, status // 100) since the last update: requests,
+        #: Per (protocol, status // 100) since the last update: requests,
         #: body bytes sent and received, seconds, and requests per duration bucket.
         self._tallies: dict[tuple, list] = {}
 
     def exchange_ended(self, exchange: "Exchange") -> None:
         """An exchange ended (on the loop): add it to its tally (see ``update``)."""
-        key = (exchange.http_version, exchange.connection.tls, exchange.status // 100)
+        key = (exchange.protocol, exchange.status // 100)
         tally = self._tallies.get(key)
         if tally is None:
             tally = self._tallies[key] = [0, 0, 0, 0.0, [0] * (len(DURATION_BUCKETS) + 1)]
@@ -142,8 +142,7 @@ class Metrics:
         """On the loop, once a second and at shutdown: hand the tallies to
         prometheus_client, and set the levels from the server's state."""
         tallies, self._tallies = self._tallies, {}
-        for (version, tls, status), (count, sent, received, seconds, buckets) in tallies.items():
-            protocol = ("h2" if tls else "h2c") if version == "2" else "HTTP/" + version
+        for (protocol, status), (count, sent, received, seconds, buckets) in tallies.items():
             self.requests.labels(protocol, f"{status}xx" if status else "none").inc(count)
             self.sent.labels(protocol).inc(sent)
             self.received.labels(protocol).inc(received)

@@ -108,11 +108,6 @@ def mount_point(text: str) -> str:
     return text.rstrip("/")
 
 
-def log_format(text: str) -> str:
-    """An access log format whose atoms all exist."""
-    return check_format(text)
-
-
 _TLS, _H2, _PROXY, _PROCESSES, _LOGGING = ("TLS", "HTTP/2 and memory", "behind a proxy",
                                            "processes", "logging and metrics")
 
@@ -239,7 +234,7 @@ OPTIONS: tuple[Option, ...] = (
     Option(("--access-logformat",), "access_log_format", "the access log's line, with "
            "gunicorn's atoms (%(h)s, %(r)s, %(s)s, %({header}i)s...) and fasth2's: "
            "%(protocol)s, %(stream)s, %(delivered)s, %(received)s, %(outcome)s (default "
-           "'{default}')", log_format, metavar="FORMAT", group=_LOGGING),
+           "'{default}')", check_format, metavar="FORMAT", group=_LOGGING),
     Option(("--metrics-bind",), "metrics_bind", "serve Prometheus metrics at "
            "http://HOST:PORT/metrics (needs fasth2[metrics]; with workers, the supervisor "
            "serves their sum); off by default", metavar="HOST:PORT", group=_LOGGING),

@@ -9,7 +9,8 @@ import sys
 import pytest
 
 from fasth2 import Config
-from fasth2.options import LIST, OPTIONS, PROGRAMMATIC_ONLY, SWITCH, cert_reqs, log_format
+from fasth2.accesslog import check_format
+from fasth2.options import LIST, OPTIONS, PROGRAMMATIC_ONLY, SWITCH, cert_reqs
 from fasth2.options import mount_point, octal_mask, peer_list, seconds, whole_number
 from fasth2.settings import SettingsError, load_settings, render_config
 
@@ -18,7 +19,7 @@ from .helpers import ROOT, ServerProcess, read_lines, run_client
 #: A value to set each option to, by its parser (differs from every default).
 SAMPLE_TEXT = {whole_number: "123456", seconds: "7.5", octal_mask: "027", cert_reqs: "optional",
                peer_list: "10.0.0.0/8,192.0.2.1", mount_point: "/mounted",
-               log_format: "%(h)s %(s)s %(protocol)s", str: "sample.pem"}
+               check_format: "%(h)s %(s)s %(protocol)s", str: "sample.pem"}
 #: What some options need beside them to make a valid Config (TLS comes in pairs).
 CONTEXT = {"certfile": "c.pem", "keyfile": "k.pem", "ca_certs": "ca.pem"}
 
