@@ -21,6 +21,7 @@ from h2.connection import ConnectionState
 from h2.errors import ErrorCodes
 from h2.exceptions import H2Error, ProtocolError
 from h2.settings import SettingCodes, Settings
+from hyperframe.exceptions import InvalidFrameError
 from hyperframe.frame import GoAwayFrame
 
 from . import h2fast
@@ -132,13 +133,17 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
 
         ``settings`` is the client's HTTP2-Settings header; the upgrading request
         (h2-style ``headers`` and its complete ``body``) becomes stream 1. False if the
-        settings were invalid (the connection is then closed with a GOAWAY).
+        settings were invalid (the connection is then closed with GOAWAY PROTOCOL_ERROR:
+        RFC 7540 §3.2.1 has the header read as a SETTINGS frame's payload).
         """
         try:
             self._start(transport, settings)
-        except (ProtocolError, ValueError) as exc:
-            log.debug("bad HTTP2-Settings in an h2c upgrade: %s", exc)
-            self._close_after_flush()
+        except (ProtocolError, ValueError, InvalidFrameError) as exc:
+            # bad base64 (a ValueError), a length that is no multiple of 6 (hyperframe's
+            # InvalidFrameError, not one of h2's), or a value out of range (h2's)
+            log.info("closing connection from %s: bad HTTP2-Settings in an h2c upgrade (%s)",
+                     self.info.client, exc)
+            self._connection_error(ErrorCodes.PROTOCOL_ERROR)
             return False
         # Stream 1 starts when the client's preface arrives, that is once it has read
         # the 101: curl (7.88) fails when response frames come in the same read as the 101.

@@ -9,6 +9,8 @@ from __future__ import annotations
 import h2.config
 import h2.connection
 import h2.events as ev
+import pytest
+from h2.errors import ErrorCodes
 
 from fasth2.events import (COMPLETE, CONNECTION_CLOSED, SERVER_RESET, Informational, Reset,
                            Trailers)
@@ -151,6 +153,27 @@ def test_an_h2c_upgrade_hands_the_request_to_http2_as_stream_1(memory_connection
     assert any(isinstance(event, ev.StreamEnded) and event.stream_id == 1 for event in events)
     exchange, = server.exchanges
     assert (exchange.stream_id, exchange.http_version, exchange.outcome) == (1, "2", COMPLETE)
+
+
+@pytest.mark.parametrize("settings", [
+    "AAMAAABkAAQA",  # 9 bytes: no whole number of settings (hyperframe's InvalidFrameError)
+    "AAIAAAAC",  # ENABLE_PUSH = 2 (h2's InvalidSettingsValueError)
+    "AASAAAAA",  # INITIAL_WINDOW_SIZE = 2**31, one past the largest
+    "AAMAAABkAA",  # base64 cut short (binascii.Error)
+])
+def test_an_h2c_upgrade_with_bad_settings_ends_with_goaway_protocol_error(memory_connection,
+                                                                            settings):
+    server = memory_connection()
+    server.feed(get("/upgraded", extra="Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+                                       f"HTTP2-Settings: {settings}\r\n"))
+    head, _, frames = server.take().partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+    client = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    client.initiate_connection()
+    events = client.receive_data(frames)
+    goaway, = [event for event in events if isinstance(event, ev.ConnectionTerminated)]
+    assert goaway.error_code == ErrorCodes.PROTOCOL_ERROR
+    assert server.transport.eof_written and server.exchanges == []
 
 
 def test_an_early_answer_drops_the_rest_of_the_body_then_serves_the_next(memory_connection):
