@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import os
 import threading
 
@@ -36,14 +37,20 @@ def tune_allocator() -> bool:
     """
     if os.environ.get("MALLOC_MMAP_THRESHOLD_") is not None:
         return False
+    mallopt = _mallopt()
+    return mallopt is not None and bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+
+
+@functools.cache  # (finding libc runs ldconfig: 1-2 ms, once is enough)
+def _mallopt():
+    """glibc's ``mallopt``, or None (no libc found, or not glibc)."""
     name = ctypes.util.find_library("c")
     if not name:
-        return False
+        return None
     try:
-        mallopt = ctypes.CDLL(name).mallopt
+        return ctypes.CDLL(name).mallopt
     except (OSError, AttributeError):  # not glibc
-        return False
-    return bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+        return None
 
 
 class ResponseMemory:

@@ -200,9 +200,9 @@ class Connection:
     def settle(self) -> None:
         """Run the loop until nothing is left to do right now (no timers are waited for)."""
         for _ in range(50):
-            self.loop.run_until_complete(asyncio.sleep(0))
             if not self.loop._ready:  # type: ignore[attr-defined]
                 return
+            self.loop.run_until_complete(asyncio.sleep(0))
         raise AssertionError("the loop never went quiet")
 
     def take(self) -> bytes:
