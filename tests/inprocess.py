@@ -193,8 +193,22 @@ class Connection:
         return self.gateway.exchanges
 
     def feed(self, data: bytes) -> None:
-        """Bytes from the client; then let the loop run what they started."""
-        self.transport.get_protocol().data_received(data)
+        """Bytes from the client; then let the loop run what they started.
+
+        A buffered protocol (cleartext HTTP/2) reads them the way uvloop gives them:
+        written into its ``get_buffer``, then ``buffer_updated`` (in several reads if
+        they do not fit). uvloop's rule for "buffered": it has ``get_buffer`` and is
+        not an ``asyncio.Protocol``."""
+        protocol = self.transport.get_protocol()
+        if hasattr(protocol, "get_buffer") and not isinstance(protocol, asyncio.Protocol):
+            while data:
+                with memoryview(protocol.get_buffer(len(data))) as buffer:
+                    count = min(len(buffer), len(data))
+                    buffer[:count] = data[:count]
+                protocol.buffer_updated(count)
+                data = data[count:]
+        else:
+            protocol.data_received(data)
         self.settle()
 
     def settle(self) -> None:
