@@ -17,7 +17,8 @@ from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes
 from h2.utilities import HeaderValidationFlags, validate_headers, validate_outbound_headers
 from hpack import Encoder
-from hyperframe.frame import DataFrame, HeadersFrame, PriorityFrame, SettingsFrame, WindowUpdateFrame
+from hyperframe.frame import (DataFrame, GoAwayFrame, HeadersFrame, PriorityFrame, RstStreamFrame,
+                             SettingsFrame, WindowUpdateFrame)
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -53,6 +54,16 @@ def server_with_open_stream(max_frame_size: int, window: int,
     return conn
 
 
+def snapshot(stream) -> dict:
+    """Everything h2 keeps of a stream (its attributes, its state machine's and its
+    window manager's), so that a new attribute of h2's is compared too."""
+    fields = {name: value for name, value in vars(stream).items()
+              if name not in ("config", "state_machine", "_inbound_window_manager")}
+    fields["machine"] = vars(stream.state_machine)
+    fields["window"] = vars(stream._inbound_window_manager)
+    return fields
+
+
 response_headers = st.lists(
     st.tuples(st.sampled_from([b"content-type", b"x-a", b"set-cookie", b"server"]),
               st.binary(max_size=12_000)), max_size=4)
@@ -75,7 +86,7 @@ def test_send_headers_matches_h2(frame_size, status, extra, shape):
         h2fast.send_headers(ours, 1, [(b"x-trailer", b"1")], True)
         theirs.send_headers(1, [(b"x-trailer", b"1")], end_stream=True)
     assert ours.data_to_send() == theirs.data_to_send()
-    assert ours.streams[1].state_machine.state == theirs.streams[1].state_machine.state
+    assert snapshot(ours.streams[1]) == snapshot(theirs.streams[1])
     assert ours.state_machine.state == theirs.state_machine.state
 
 
@@ -126,8 +137,7 @@ def test_send_data_matches_h2(frame_size, body, cuts, end, zero_copy):
     written = b"".join(pieces) + ours.data_to_send() if zero_copy else ours.data_to_send()
     assert written == theirs.data_to_send()
     assert ours.outbound_flow_control_window == theirs.outbound_flow_control_window
-    assert ours.streams[1].outbound_flow_control_window == theirs.streams[1].outbound_flow_control_window
-    assert ours.streams[1].state_machine.state == theirs.streams[1].state_machine.state
+    assert snapshot(ours.streams[1]) == snapshot(theirs.streams[1])
 
 
 def test_send_data_on_closed_stream_raises_like_h2():
@@ -294,8 +304,7 @@ def _outcome(conn, feed) -> list:
         output = conn.data_to_send()
         goaway = output.rfind(b"\x00\x00\x08\x07\x00\x00\x00\x00\x00")
         return ["connection error", conn.state_machine.state, goaway >= 0]
-    streams = {sid: (s.state_machine.state, s.inbound_flow_control_window)
-               for sid, s in conn.streams.items() if not s.closed}
+    streams = {sid: snapshot(s) for sid, s in conn.streams.items() if not s.closed}
     return [_normalised(events), streams, conn.highest_inbound_stream_id,
             conn.state_machine.state, conn.inbound_flow_control_window, _frames_out(conn)]
 
@@ -389,3 +398,107 @@ def test_data_frames_are_frame_data_in_pieces(stream_id, body, draw, frame_size,
         pieces = module.data_frames(stream_id, body, start, length, frame_size, end)
         assert b"".join(pieces) == expected
         assert all(type(piece) is memoryview for piece in pieces[1::2])
+
+
+# -- whole life cycles: requests in, responses out, resets and GOAWAY between ----------
+
+stream_numbers = st.integers(0, 4).map(lambda n: 2 * n + 1)
+life_cycle_steps = st.lists(st.one_of(
+    st.tuples(st.just("request"), stream_numbers, st.booleans()),
+    st.tuples(st.just("body"), stream_numbers, st.sampled_from([0, 7, 20_000]), st.booleans()),
+    st.tuples(st.just("window"), st.just(0) | stream_numbers, st.sampled_from([1, 70_000])),
+    st.tuples(st.just("client reset"), stream_numbers),
+    st.tuples(st.just("goaway"), st.just(0)),
+    st.tuples(st.just("respond"), stream_numbers, st.booleans()),
+    st.tuples(st.just("send"), stream_numbers, st.sampled_from([0, 1, 16_385, 100_000]),
+              st.booleans()),
+    st.tuples(st.just("server reset"), stream_numbers),
+), min_size=1, max_size=24)
+
+
+class LifeCycleClient:
+    """The client's bytes for each step (one HPACK context, as on a real connection)."""
+
+    def __init__(self) -> None:
+        self.encoder = Encoder()
+
+    def frames(self, step: tuple) -> bytes:
+        kind, stream_id = step[0], step[1]
+        if kind == "request":
+            frame = HeadersFrame(stream_id, flags=["END_HEADERS"] + ["END_STREAM"] * step[2])
+            frame.data = self.encoder.encode(GET + [(b"x-stream", b"%d" % stream_id)])
+        elif kind == "body":
+            frame = DataFrame(stream_id, data=b"b" * step[2], flags=["END_STREAM"] * step[3])
+        elif kind == "window":
+            frame = WindowUpdateFrame(stream_id, window_increment=step[2])
+        elif kind == "client reset":
+            frame = RstStreamFrame(stream_id, error_code=8)
+        else:
+            frame = GoAwayFrame(0, last_stream_id=0, error_code=0)
+        return frame.serialize()
+
+
+def _server_step(conn, step: tuple, fast: bool) -> None:
+    """The server's side of a step, by h2fast or by h2's own methods."""
+    kind, stream_id = step[0], step[1]
+    if kind == "respond":
+        headers = [(b":status", b"200"), (b"content-type", b"text/plain")]
+        if fast:
+            h2fast.send_headers(conn, stream_id, headers, step[2])
+        else:
+            conn.send_headers(stream_id, headers, end_stream=step[2])
+    elif kind == "send":
+        size = min(step[2], conn.local_flow_control_window(stream_id))
+        body = b"r" * size
+        if fast:
+            h2fast.send_data(conn, stream_id, body, 0, size, step[3])
+            return
+        offset, frame_size = 0, conn.max_outbound_frame_size
+        while True:  # h2's way: a send_data per frame, END_STREAM on the last
+            piece = body[offset:offset + frame_size]
+            offset += len(piece)
+            conn.send_data(stream_id, piece, end_stream=step[3] and offset >= size)
+            if offset >= size:
+                break
+    else:
+        conn.reset_stream(stream_id)
+
+
+def _life_cycle_outcome(steps: list, fast: bool) -> list:
+    """After each step: its events (or error), the connection's state, windows and
+    frames queued, and every stream it ever had down to each attribute, closed ones
+    included (h2 drops closed streams from ``conn.streams`` at times of its own: they
+    are kept here)."""
+    conn = _server()
+    client = LifeCycleClient()
+    scanner = _speedups_py.FrameScanner()  # (one a connection: it reads the preface first)
+    start = PREFACE + SettingsFrame(0).serialize()
+    record = [_outcome(conn, scanner.feed(start) if fast else [start])]
+    seen: dict = {}
+    for step in steps:
+        if step[0] in ("respond", "send", "server reset"):
+            try:
+                _server_step(conn, step, fast)
+                outcome = [conn.state_machine.state, conn.outbound_flow_control_window,
+                           _frames_out(conn)]
+            except ProtocolError as exc:  # (StreamClosedError and the like)
+                outcome = [type(exc).__name__]
+        else:
+            data = client.frames(step)
+            outcome = _outcome(conn, scanner.feed(data) if fast else [data])
+        seen.update(conn.streams)
+        record.append([outcome, {sid: snapshot(s) for sid, s in seen.items()}])
+        if outcome[0] == "connection error":
+            break
+    return record
+
+
+@settings(max_examples=400, deadline=None)
+@given(life_cycle_steps)
+def test_whole_life_cycles_match_h2(steps):
+    """Requests (with and without bodies) in through receive_frame, responses out
+    through send_headers and send_data, with client and server resets, window updates
+    and a GOAWAY anywhere between: after every step the same events or errors, the
+    same streams down to every attribute h2 keeps, the same connection state and the
+    same frames as h2's own receive_data, send_headers and send_data."""
+    assert _life_cycle_outcome(steps, fast=True) == _life_cycle_outcome(steps, fast=False)
