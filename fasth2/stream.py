@@ -105,6 +105,8 @@ class Stream:
         try:
             if headers is not None:
                 headers = self._complete_head(headers)
+                if end and self._trailers is None and self._respond_whole(headers, data):
+                    return
                 headers_only = end and not self._pending and self._trailers is None
                 h2fast.send_headers(conn, self.stream_id, headers, headers_only)
                 self.protocol.flush_soon()
@@ -132,6 +134,33 @@ class Stream:
         if outcome == CONNECTION_BLOCKED:
             scheduler.push(self)
         self._start_sender()
+
+    def _respond_whole(self, headers: list, data: bytes) -> bool:
+        """The whole response at once (most are small): when nothing stands in the way
+        (no other stream waits to send, the transport takes writes, the windows take
+        all of ``data``), its HEADERS and its DATA with END_STREAM are queued together,
+        exactly as the general path below would queue them, without its sender
+        machinery. False (nothing done) otherwise."""
+        protocol = self.protocol
+        size = len(data)
+        if (not size or len(self._pending) != 1 or self._sender is not None
+                or protocol.write_paused or protocol.scheduler.busy
+                or size > protocol.config.write_buffer_high):
+            return False
+        conn = protocol.conn
+        sid = self.stream_id
+        if size > conn.local_flow_control_window(sid):
+            return False
+        h2fast.send_headers(conn, sid, headers, False)
+        self._pending.popleft()
+        protocol.release(size)
+        self._app_done = True
+        h2fast.send_data(conn, sid, data, 0, size, True,
+                         protocol.pieces if size >= ZERO_COPY_MIN else None)
+        self.exchange.delivered(size)
+        protocol.queued(size)  # (which flushes soon, or now)
+        self._finish()
+        return True
 
     def end_with_trailers(self, trailers: list) -> None:
         """The end: a trailers HEADERS frame with END_STREAM follows the body."""
