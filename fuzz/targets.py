@@ -207,7 +207,8 @@ def http1(data: bytes) -> None:
 
 def connection(data: bytes) -> None:
     """Client bytes through a whole HTTP/2 connection in process (the preface added
-    unless the third chunk is non-empty); what comes out must be well-formed frames."""
+    unless the third chunk is non-empty), read through ReadBuffer as uvloop reads
+    (tests/inprocess.py); what comes out must be well-formed frames."""
     chunks = split(data) + [b"", b"", b""]
     wire = (PREFACE if not chunks[2] else b"") + chunks[1]
     written = _serve_in_process(cut(wire, chunks[0]), check_environ=False)
