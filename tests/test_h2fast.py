@@ -23,6 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fasth2 import _speedups_py, h2fast
+from fasth2.protocol import _H2_CONFIG
 from fasth2.errors import MalformedHeaders
 
 from .test_speedups import IMPLEMENTATIONS
@@ -59,8 +60,8 @@ def snapshot(stream) -> dict:
     window manager's), so that a new attribute of h2's is compared too."""
     fields = {name: value for name, value in vars(stream).items()
               if name not in ("config", "state_machine", "_inbound_window_manager")}
-    fields["machine"] = vars(stream.state_machine)
-    fields["window"] = vars(stream._inbound_window_manager)
+    fields["machine"] = dict(vars(stream.state_machine))  # (copies: h2 goes on changing them)
+    fields["window"] = dict(vars(stream._inbound_window_manager))
     return fields
 
 
@@ -226,29 +227,43 @@ def test_differential_frame_headers(stream_id, block, frame_size, end):
             _speedups_py.frame_headers(stream_id, block, frame_size, end))
 
 
-def _client_frames(steps: list) -> bytes:
-    """Client bytes: preface, SETTINGS, then a HEADERS or DATA frame per step."""
-    encoder = Encoder()
-    data = PREFACE + SettingsFrame(0).serialize()
-    for kind, stream_id, content, end in steps:
+class ClientFrames:
+    """A client's frames, one a step ``(kind, stream_id, content, end)``: kind
+    "headers" (content: the header list), "data" (content: the size), "window" (the
+    increment), "priority" (the stream depended on), "reset" (the error code) or
+    "goaway"; one HPACK context for all, as on a real connection."""
+
+    def __init__(self) -> None:
+        self.encoder = Encoder()
+
+    def frame(self, step: tuple) -> bytes:
+        kind, stream_id, content, end = step
         flags = ["END_STREAM"] if end else []
         if kind == "headers":
             frame = HeadersFrame(stream_id, flags=["END_HEADERS", *flags])
-            frame.data = encoder.encode(content)
+            frame.data = self.encoder.encode(content)
         elif kind == "window":
             frame = WindowUpdateFrame(stream_id, window_increment=content)
         elif kind == "priority":
             frame = PriorityFrame(stream_id, depends_on=content, stream_weight=stream_id * 7 % 256)
+        elif kind == "reset":
+            frame = RstStreamFrame(stream_id, error_code=content)
+        elif kind == "goaway":
+            frame = GoAwayFrame(0, last_stream_id=stream_id, error_code=content)
         else:
             frame = DataFrame(stream_id, data=b"d" * content, flags=flags)
-        data += frame.serialize()
-    return data
+        return frame.serialize()
+
+
+def _client_frames(steps: list) -> bytes:
+    """Client bytes: preface, SETTINGS, then a frame per step (see ClientFrames)."""
+    client = ClientFrames()
+    return PREFACE + SettingsFrame(0).serialize() + b"".join(map(client.frame, steps))
 
 
 def _server(max_streams: int = 100) -> h2.connection.H2Connection:
-    conn = h2.connection.H2Connection(h2.config.H2Configuration(
-        client_side=False, header_encoding=None, validate_inbound_headers=False,
-        normalize_inbound_headers=False))
+    """A server connection configured as the server's own (protocol.py)."""
+    conn = h2.connection.H2Connection(_H2_CONFIG)
     conn.local_settings = h2.settings.Settings(
         client=False, initial_values={SettingCodes.MAX_CONCURRENT_STREAMS: max_streams})
     conn.initiate_connection()
@@ -404,38 +419,19 @@ def test_data_frames_are_frame_data_in_pieces(stream_id, body, draw, frame_size,
 
 stream_numbers = st.integers(0, 4).map(lambda n: 2 * n + 1)
 life_cycle_steps = st.lists(st.one_of(
-    st.tuples(st.just("request"), stream_numbers, st.booleans()),
-    st.tuples(st.just("body"), stream_numbers, st.sampled_from([0, 7, 20_000]), st.booleans()),
-    st.tuples(st.just("window"), st.just(0) | stream_numbers, st.sampled_from([1, 70_000])),
-    st.tuples(st.just("client reset"), stream_numbers),
-    st.tuples(st.just("goaway"), st.just(0)),
+    st.tuples(st.just("headers"), stream_numbers,
+              st.sampled_from([GET, GET + [(b"content-length", b"7")]]), st.booleans()),
+    st.tuples(st.just("data"), stream_numbers, st.sampled_from([0, 7, 20_000]), st.booleans()),
+    st.tuples(st.just("window"), st.just(0) | stream_numbers, st.sampled_from([1, 70_000]),
+              st.just(False)),
+    st.tuples(st.just("reset"), stream_numbers, st.just(8), st.just(False)),  # CANCEL
+    st.tuples(st.just("goaway"), st.just(0), st.just(0), st.just(False)),
     st.tuples(st.just("respond"), stream_numbers, st.booleans()),
     st.tuples(st.just("send"), stream_numbers, st.sampled_from([0, 1, 16_385, 100_000]),
               st.booleans()),
     st.tuples(st.just("server reset"), stream_numbers),
 ), min_size=1, max_size=24)
-
-
-class LifeCycleClient:
-    """The client's bytes for each step (one HPACK context, as on a real connection)."""
-
-    def __init__(self) -> None:
-        self.encoder = Encoder()
-
-    def frames(self, step: tuple) -> bytes:
-        kind, stream_id = step[0], step[1]
-        if kind == "request":
-            frame = HeadersFrame(stream_id, flags=["END_HEADERS"] + ["END_STREAM"] * step[2])
-            frame.data = self.encoder.encode(GET + [(b"x-stream", b"%d" % stream_id)])
-        elif kind == "body":
-            frame = DataFrame(stream_id, data=b"b" * step[2], flags=["END_STREAM"] * step[3])
-        elif kind == "window":
-            frame = WindowUpdateFrame(stream_id, window_increment=step[2])
-        elif kind == "client reset":
-            frame = RstStreamFrame(stream_id, error_code=8)
-        else:
-            frame = GoAwayFrame(0, last_stream_id=0, error_code=0)
-        return frame.serialize()
+SERVER_STEPS = ("respond", "send", "server reset")
 
 
 def _server_step(conn, step: tuple, fast: bool) -> None:
@@ -470,13 +466,13 @@ def _life_cycle_outcome(steps: list, fast: bool) -> list:
     included (h2 drops closed streams from ``conn.streams`` at times of its own: they
     are kept here)."""
     conn = _server()
-    client = LifeCycleClient()
+    client = ClientFrames()
     scanner = _speedups_py.FrameScanner()  # (one a connection: it reads the preface first)
     start = PREFACE + SettingsFrame(0).serialize()
     record = [_outcome(conn, scanner.feed(start) if fast else [start])]
     seen: dict = {}
     for step in steps:
-        if step[0] in ("respond", "send", "server reset"):
+        if step[0] in SERVER_STEPS:
             try:
                 _server_step(conn, step, fast)
                 outcome = [conn.state_machine.state, conn.outbound_flow_control_window,
@@ -484,7 +480,7 @@ def _life_cycle_outcome(steps: list, fast: bool) -> list:
             except ProtocolError as exc:  # (StreamClosedError and the like)
                 outcome = [type(exc).__name__]
         else:
-            data = client.frames(step)
+            data = client.frame(step)
             outcome = _outcome(conn, scanner.feed(data) if fast else [data])
         seen.update(conn.streams)
         record.append([outcome, {sid: snapshot(s) for sid, s in seen.items()}])
