@@ -199,12 +199,18 @@ def _receive_data(conn: H2Connection, stream_id: int, flags: int, payloads: list
     stream._track_content_length(size, end_stream)
     received = stream_events[0]
     if end_stream:
-        ended = advance(machine, _REQUEST_ENDED)
-        received.stream_ended = ended[0]
-        stream_events += ended
+        stream_events += _request_ended(machine, received)
     received.data = payloads
     received.flow_controlled_length = size
     return events + stream_events
+
+
+def _request_ended(machine, received) -> list:
+    """END_STREAM on the frame whose event is ``received``: the stream's StreamEnded
+    events, the first also hung on ``received`` (as h2 does)."""
+    ended = advance(machine, _REQUEST_ENDED)
+    received.stream_ended = ended[0]
+    return ended
 
 
 def _fits(conn: H2Connection, stream, size: int) -> bool:
@@ -226,14 +232,14 @@ def _receive_headers(conn: H2Connection, stream_id: int, flags: int, block: byte
     headers = _decode_headers(conn.decoder, block)
     events = advance_connection(conn.state_machine, _CONN_RECV_HEADERS)
     # h2's _begin_new_stream for a client's stream whose id was checked above.
-    stream = H2Stream(stream_id, config=conn.config,
+    config = conn.config
+    stream = H2Stream(stream_id, config=config,
                       inbound_window_size=conn.local_settings.initial_window_size,
                       outbound_window_size=conn.remote_settings.initial_window_size)
     stream.max_outbound_frame_size = conn.max_outbound_frame_size
     conn.streams[stream_id] = stream
     conn.highest_inbound_stream_id = stream_id
     end_stream = bool(flags & END_STREAM)
-    config = conn.config
     if (is_informational_response(headers) or config.header_encoding
             or config.validate_inbound_headers or config.normalize_inbound_headers):
         _, stream_events = stream.receive_headers(headers, end_stream, config.header_encoding)
@@ -245,9 +251,7 @@ def _receive_headers(conn: H2Connection, stream_id: int, flags: int, block: byte
     stream_events = advance(machine, _OPEN_REQUEST)
     received = stream_events[0]
     if end_stream:
-        ended = advance(machine, _REQUEST_ENDED)
-        received.stream_ended = ended[0]
-        stream_events += ended
+        stream_events += _request_ended(machine, received)
     stream._initialize_content_length(headers)
     received.headers = headers
     return events + stream_events

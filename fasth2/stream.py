@@ -152,14 +152,8 @@ class Stream:
         if size > conn.local_flow_control_window(sid):
             return False
         h2fast.send_headers(conn, sid, headers, False)
-        self._pending.popleft()
-        protocol.release(size)
         self._app_done = True
-        h2fast.send_data(conn, sid, data, 0, size, True,
-                         protocol.pieces if size >= ZERO_COPY_MIN else None)
-        self.exchange.delivered(size)
-        protocol.queued(size)  # (which flushes soon, or now)
-        self._finish()
+        self._queue_data(data, 0, size)  # (the last DATA: it finishes the stream)
         return True
 
     def end_with_trailers(self, trailers: list) -> None:
@@ -237,21 +231,7 @@ class Stream:
                 if allowance is not None:
                     size = min(size, allowance)
                     allowance -= size
-                if start + size == len(chunk):
-                    pending.popleft()
-                    self._offset = 0
-                    # Counted as held until all of it is framed: frames that reference
-                    # it (zero copy) keep the whole object alive till then.
-                    protocol.release(len(chunk))
-                else:
-                    self._offset = start + size
-                last = self._app_done and not pending and self._trailers is None
-                pieces = protocol.pieces if size >= ZERO_COPY_MIN else None
-                h2fast.send_data(conn, sid, chunk, start, size, last, pieces)
-                self.exchange.delivered(size)
-                protocol.queued(size)
-                if last:
-                    self._finish()
+                if self._queue_data(chunk, start, size):
                     return DONE
             if self._app_done and not self._finished:
                 if self._trailers is None:
@@ -263,6 +243,29 @@ class Stream:
         except H2Error:
             self.abort()
         return DONE
+
+    def _queue_data(self, chunk: bytes, start: int, size: int) -> bool:
+        """Queue ``chunk[start:start + size]`` (``chunk`` is ``_pending[0]``, and the
+        windows take ``size``) as DATA; True if it was the response's last, which
+        finishes the stream."""
+        protocol = self.protocol
+        pending = self._pending
+        if start + size == len(chunk):
+            pending.popleft()
+            self._offset = 0
+            # Counted as held until all of it is framed: frames that reference
+            # it (zero copy) keep the whole object alive till then.
+            protocol.release(len(chunk))
+        else:
+            self._offset = start + size
+        last = self._app_done and not pending and self._trailers is None
+        pieces = protocol.pieces if size >= ZERO_COPY_MIN else None
+        h2fast.send_data(protocol.conn, self.stream_id, chunk, start, size, last, pieces)
+        self.exchange.delivered(size)
+        protocol.queued(size)  # (which flushes soon, or now)
+        if last:
+            self._finish()
+        return last
 
     def _allowance(self) -> int:
         """Bytes per turn: one frame for incremental streams, else a big step."""
