@@ -10,7 +10,8 @@ from hpack import HeaderTuple
 __all__ = [
     "build_environ", "lone_head", "encode_response_headers", "split_authority",
     "FrameScanner", "frame_data", "data_frames", "frame_headers",
-    "validate_request_headers", "HpackDecoder", "HpackEncoder", "ReadBuffer",
+    "validate_request_headers", "informational_response", "declared_content_length",
+    "HpackDecoder", "HpackEncoder", "ReadBuffer",
 ]
 
 #: An item of ``FrameScanner.feed``: bytes for h2, a stream id whose WINDOW_UPDATE was
@@ -34,6 +35,13 @@ def encode_response_headers(status: str, headers: list) -> list:
 def validate_request_headers(headers: list, trailers: bool = False) -> bytes | None:
     """h2's checks of a request (or trailer) header list in one pass; MalformedHeaders
     if one fails. Returns the request's ``priority`` field, if any."""
+
+def informational_response(headers: list) -> bool:
+    """h2's ``is_informational_response``: a ``:status`` starting with 1 among the
+    leading pseudo-headers."""
+
+def declared_content_length(headers: list) -> int | None:
+    """h2's content-length of a received request; ValueError for a bad one."""
 
 def frame_data(stream_id: int, data: bytes, start: int, length: int, max_frame_size: int,
                end_stream: bool) -> bytes:

@@ -18,7 +18,8 @@ from fasth2.errors import BadRequest, MalformedHeaders
 __all__ = [
     "build_environ", "lone_head", "encode_response_headers", "split_authority",
     "FrameScanner", "frame_data", "data_frames", "frame_headers",
-    "validate_request_headers", "HpackDecoder", "HpackEncoder", "ReadBuffer",
+    "validate_request_headers", "informational_response", "declared_content_length",
+    "HpackDecoder", "HpackEncoder", "ReadBuffer",
 ]
 
 HOP_BY_HOP = frozenset(
@@ -665,6 +666,42 @@ def validate_request_headers(list headers, bint trailers=False):
     if authority is not None and host is not None and authority != host:
         raise MalformedHeaders(":authority and Host differ")
     return priority
+
+
+def informational_response(list headers):
+    """h2's ``is_informational_response`` for a received block of byte pairs (see the
+    twin)."""
+    cdef bytes name, value
+    for pair in headers:
+        name = pair[0]
+        if name is None:
+            raise TypeError("header names are bytes")
+        if PyBytes_GET_SIZE(name) == 0 or PyBytes_AS_STRING(name)[0] != b':':
+            return False
+        if name == b":status":
+            value = pair[1]
+            if value is None:
+                raise TypeError("header values are bytes")
+            return PyBytes_GET_SIZE(value) > 0 and PyBytes_AS_STRING(value)[0] == b'1'
+    return False
+
+
+def declared_content_length(list headers):
+    """h2's ``H2Stream._initialize_content_length`` for a received request (see the
+    twin): the content-length, None without one, ValueError for a bad one."""
+    cdef object length = None, parsed
+    cdef bytes value
+    for pair in headers:
+        if pair[0] == b"content-length":
+            value = pair[1]
+            if value is None or not value.isdigit():
+                raise ValueError(f"Invalid content-length header: {value!r}")
+            parsed = int(value, 10)
+            if length is None:
+                length = parsed
+            elif parsed != length:
+                raise ValueError(f"Conflicting content-length headers: {length} and {parsed}")
+    return length
 
 
 cdef inline void _write_frame_header(unsigned char *target, Py_ssize_t size, unsigned char kind,

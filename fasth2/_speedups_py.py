@@ -11,6 +11,8 @@ The hot paths:
 - ``split_authority``: host and port out of ``:authority`` (used by ``build_environ``);
 - ``lone_head``: is an HTTP/1.x read one whole request head of a common method;
 - ``validate_request_headers``: h2's inbound checks, in one pass (h2's are switched off);
+- ``informational_response`` / ``declared_content_length``: the two scans h2 makes of
+  every header block it receives, for h2fast's request path;
 - ``frame_data``: a body slice as ready-to-send DATA frames, in one bytes object;
 - ``data_frames``: the same frames as a list of headers and memoryviews (no copy);
 - ``frame_headers``: an HPACK block as ready-to-send HEADERS + CONTINUATION frames;
@@ -34,7 +36,8 @@ from .errors import BadRequest, MalformedHeaders
 __all__ = [
     "build_environ", "lone_head", "encode_response_headers", "split_authority",
     "FrameScanner", "frame_data", "data_frames", "frame_headers",
-    "validate_request_headers", "HpackDecoder", "HpackEncoder", "ReadBuffer",
+    "validate_request_headers", "informational_response", "declared_content_length",
+    "HpackDecoder", "HpackEncoder", "ReadBuffer",
 ]
 
 # Connection-specific headers are forbidden in HTTP/2 (RFC 9113 §8.2.2); a WSGI app
@@ -527,6 +530,35 @@ def validate_request_headers(headers: list, trailers: bool = False) -> bytes | N
     if authority is not None and host is not None and authority != host:
         raise MalformedHeaders(":authority and Host differ")
     return priority
+
+
+def informational_response(headers: list) -> bool:
+    """h2's ``is_informational_response`` for a received block of byte pairs: True if a
+    ``:status`` among the leading pseudo-headers starts with 1 (the scan stops at the
+    first regular field, and at the first ``:status``)."""
+    for name, value in headers:
+        if name[:1] != b":":
+            return False
+        if name == b":status":
+            return value[:1] == b"1"
+    return False
+
+
+def declared_content_length(headers: list) -> int | None:
+    """h2's ``H2Stream._initialize_content_length`` for a received request: the value of
+    its ``content-length`` fields, None without one. ValueError, with h2's message, for
+    a value that is not all ASCII digits or for fields that disagree."""
+    length = None
+    for name, value in headers:
+        if name == b"content-length":
+            if not value.isdigit():
+                raise ValueError(f"Invalid content-length header: {value!r}")
+            parsed = int(value, 10)
+            if length is None:
+                length = parsed
+            elif parsed != length:
+                raise ValueError(f"Conflicting content-length headers: {length} and {parsed}")
+    return length
 
 
 def _check_request_pseudo_headers(seen: set, method) -> None:

@@ -16,18 +16,24 @@ from h2.connection import (ConnectionInputs, ConnectionState, H2Connection,
                            H2ConnectionStateMachine, _decode_headers)
 from h2.events import PriorityUpdated, WindowUpdated
 from h2.exceptions import ProtocolError, StreamClosedError
-from h2.utilities import guard_increment_window, is_informational_response
+from h2.settings import SettingCodes
+from h2.utilities import guard_increment_window
 from h2.stream import H2Stream, StreamInputs, StreamState
 from h2.stream import _transitions as _STREAM_TRANSITIONS
 from hyperframe.frame import DataFrame, HeadersFrame, WindowUpdateFrame
 
-from .speedups import data_frames, frame_data, frame_headers
+from .speedups import (data_frames, declared_content_length, frame_data, frame_headers,
+                       informational_response)
 
 DATA = 0x0  # frame types
 WINDOW_UPDATE = 0x8
 PRIORITY = 0x2
 END_STREAM = 0x1  # flag of DATA and HEADERS frames
 _CAN_RECEIVE_DATA = (StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL)
+_INITIAL_WINDOW_SIZE = SettingCodes.INITIAL_WINDOW_SIZE
+_MAX_CONCURRENT_STREAMS = SettingCodes.MAX_CONCURRENT_STREAMS
+_UNLIMITED_STREAMS = 2**32 + 1  # h2's max_concurrent_streams when the setting is unset
+_UNSET = (None,)  # a setting h2 has no value for
 
 
 class Step:
@@ -224,9 +230,13 @@ def _fits(conn: H2Connection, stream, size: int) -> bool:
 def _receive_headers(conn: H2Connection, stream_id: int, flags: int, block: bytes) -> list | None:
     # h2 prunes closed streams while it counts open ones; this path leaves that to the
     # first HEADERS after ``len(conn.streams)`` reaches the limit, which keeps
-    # ``conn.streams`` bounded by it.
+    # ``conn.streams`` bounded by it. h2's settings are read from their storage, not
+    # through its properties (two Python calls each): a deque per setting whose head is
+    # the acknowledged value.
+    local = conn.local_settings._settings
+    limit = local.get(_MAX_CONCURRENT_STREAMS, _UNSET)[0]
     if (stream_id <= conn.highest_inbound_stream_id or not stream_id & 1
-            or len(conn.streams) >= conn.local_settings.max_concurrent_streams
+            or len(conn.streams) >= (_UNLIMITED_STREAMS if limit is None else limit)
             or conn.state_machine.state is ConnectionState.CLOSED):
         return None
     headers = _decode_headers(conn.decoder, block)
@@ -234,14 +244,15 @@ def _receive_headers(conn: H2Connection, stream_id: int, flags: int, block: byte
     # h2's _begin_new_stream for a client's stream whose id was checked above.
     config = conn.config
     stream = H2Stream(stream_id, config=config,
-                      inbound_window_size=conn.local_settings.initial_window_size,
-                      outbound_window_size=conn.remote_settings.initial_window_size)
+                      inbound_window_size=local[_INITIAL_WINDOW_SIZE][0],
+                      outbound_window_size=conn.remote_settings._settings[_INITIAL_WINDOW_SIZE][0])
     stream.max_outbound_frame_size = conn.max_outbound_frame_size
     conn.streams[stream_id] = stream
     conn.highest_inbound_stream_id = stream_id
     end_stream = bool(flags & END_STREAM)
-    if (is_informational_response(headers) or config.header_encoding
-            or config.validate_inbound_headers or config.normalize_inbound_headers):
+    # (the configuration's private fields: its public names are Python-level descriptors)
+    if (config._header_encoding or config._validate_inbound_headers
+            or config._normalize_inbound_headers or informational_response(headers)):
         _, stream_events = stream.receive_headers(headers, end_stream, config.header_encoding)
         return events + stream_events
     # H2Stream.receive_headers for a request, step for step: with inbound headers
@@ -252,7 +263,10 @@ def _receive_headers(conn: H2Connection, stream_id: int, flags: int, block: byte
     received = stream_events[0]
     if end_stream:
         stream_events += _request_ended(machine, received)
-    stream._initialize_content_length(headers)
+    try:
+        stream._expected_content_length = declared_content_length(headers)
+    except ValueError as exc:  # (h2's own check raises ProtocolError, with this message)
+        raise ProtocolError(str(exc)) from None
     received.headers = headers
     return events + stream_events
 

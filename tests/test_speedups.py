@@ -9,6 +9,10 @@ from __future__ import annotations
 import os
 
 import pytest
+from h2.config import H2Configuration
+from h2.exceptions import ProtocolError
+from h2.stream import H2Stream
+from h2.utilities import is_informational_response
 from hyperframe.frame import (DataFrame, HeadersFrame, PingFrame, PriorityFrame, SettingsFrame,
                               WindowUpdateFrame)
 from hypothesis import given, settings
@@ -288,6 +292,37 @@ def test_differential_frame_scanner(frames, cuts):
             index += 1
         results.append(items)
     assert results[0] == results[1]
+
+
+# -- the scans h2 makes of a received header block -----------------------------------
+
+head_fields = st.lists(st.tuples(
+    st.sampled_from([b":method", b":path", b":status", b":authority", b"content-length",
+                     b"accept", b""]),
+    st.sampled_from([b"", b"0", b"1", b"100", b"103", b"200", b"12", b"012", b" 1", b"1x",
+                     b"\xd9\xa1", b"99999999999999999999", b"GET"])), max_size=8)
+
+
+def _h2_content_length(headers: list):
+    stream = H2Stream(1, H2Configuration(), 65535, 65535)
+    try:
+        stream._initialize_content_length(headers)
+    except ProtocolError as exc:
+        return ("error", str(exc))
+    return ("ok", stream._expected_content_length)
+
+
+@settings(max_examples=400, deadline=None)
+@given(head_fields)
+def test_request_head_scans_match_h2(headers):
+    expected_length = _h2_content_length(headers)
+    for module in (_speedups_py, compiled or _speedups_py):
+        assert module.informational_response(headers) is is_informational_response(headers)
+        try:
+            length = ("ok", module.declared_content_length(headers))
+        except ValueError as exc:
+            length = ("error", str(exc))
+        assert length == expected_length
 
 
 # -- frame_data -----------------------------------------------------------------------
