@@ -20,7 +20,7 @@ from h2.settings import SettingCodes
 from h2.utilities import guard_increment_window
 from h2.stream import H2Stream, StreamInputs, StreamState
 from h2.stream import _transitions as _STREAM_TRANSITIONS
-from hyperframe.frame import DataFrame, HeadersFrame, WindowUpdateFrame
+from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame, WindowUpdateFrame
 
 from .speedups import (data_frames, declared_content_length, frame_data, frame_headers,
                        informational_response)
@@ -356,6 +356,22 @@ def grow_stream_window(conn: H2Connection, stream_id: int, size: int) -> None:
     if increment > 0:
         conn._prepare_for_sending(stream.increase_flow_control_window(increment))
         manager.max_window_size = size  # h2's threshold for WINDOW_UPDATEs is half of it
+
+
+def refuse_naked_continuations(conn: H2Connection) -> None:
+    """Make every CONTINUATION that follows no open header block a connection error
+    (RFC 9113 §6.10), on this connection.
+
+    h2's frame buffer joins CONTINUATIONs to their header block and passes on only the
+    naked ones, which h2 hands to their stream: on a stream still in its table that is a
+    ProtocolError, on one it has pruned a STREAM_CLOSED error (a GOAWAY, or a RST_STREAM
+    if the stream was reset), so the answer depended on when h2 last pruned its table,
+    which h2fast does not do as h2 does (found by the h2fast fuzz target).
+    """
+    def refuse(frame):
+        raise ProtocolError(f"CONTINUATION without a header block on stream {frame.stream_id}")
+
+    conn._frame_dispatch_table[ContinuationFrame] = refuse
 
 
 def watch_closed_streams(conn: H2Connection, on_closed: Callable[[], None]) -> None:

@@ -167,6 +167,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         self.scheduler = SendScheduler(self._can_send, self.loop.time)
         self._budget = Budget(self.config.glitch_budget, self.config.glitch_refill)
         h2fast.watch_closed_streams(conn, self._on_closed_stream_frame)
+        h2fast.refuse_naked_continuations(conn)
         # PRIORITY_UPDATEs for streams not opened yet (RFC 9218 §7.1), bounded.
         self._priority_updates = PendingUpdates(2 * self.config.max_concurrent_streams)
         self._scanner = FrameScanner(max_frame_size=self.config.max_frame_size)

@@ -268,6 +268,7 @@ def _server(max_streams: int = 100) -> h2.connection.H2Connection:
         client=False, initial_values={SettingCodes.MAX_CONCURRENT_STREAMS: max_streams})
     conn.initiate_connection()
     conn.decoder.max_header_list_size = 2000  # so that x-big below is an HPACK bomb
+    h2fast.refuse_naked_continuations(conn)
     return conn
 
 

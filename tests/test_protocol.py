@@ -182,9 +182,47 @@ def test_interrupted_header_block_is_protocol_error(raw, interruption):
     assert_goaway(raw, ErrorCodes.PROTOCOL_ERROR)
 
 
-def test_continuation_without_headers_is_protocol_error(raw):
+@pytest.mark.parametrize("stream", ["idle", "open", "answered", "reset", "answered-then-new"])
+def test_continuation_without_headers_is_protocol_error(raw, stream):
+    """RFC 9113 §6.10: a CONTINUATION that follows no open header block is a connection
+    error, whatever the state of its stream (h2 alone answers some of them with a
+    RST_STREAM, depending on whether it has yet forgotten the stream)."""
+    if stream == "open":  # the app is still at work on it
+        raw.request(1, path="/sleep?s=2")
+    elif stream.startswith("answered"):
+        raw.request(1)
+        raw.read_response(1)
+        if stream == "answered-then-new":
+            raw.request(3)
+            raw.read_response(3)
+    elif stream == "reset":
+        raw.request(1, path="/sleep?s=2")
+        raw.send(RstStreamFrame(1, error_code=ErrorCodes.CANCEL))
     raw.send(ContinuationFrame(1, data=b"\x82", flags=["END_HEADERS"]))
     assert_goaway(raw, ErrorCodes.PROTOCOL_ERROR)
+
+
+@pytest.mark.parametrize("ending", ["answered", "reset"])
+def test_continuation_on_a_forgotten_stream_is_protocol_error(fresh_server, ending):
+    """The same once h2 has pruned the stream from its table, which it does when it
+    counts open streams at the limit (h2 alone: GOAWAY STREAM_CLOSED for an answered
+    stream, RST_STREAM STREAM_CLOSED for a reset one)."""
+    server = fresh_server("tests.apps:app", "--max-concurrent-streams", "2")
+    raw = RawClient(server.port)
+    try:
+        if ending == "reset":
+            raw.request(1, path="/sleep?s=0.2")
+            raw.send(RstStreamFrame(1, error_code=ErrorCodes.CANCEL))
+        else:
+            raw.request(1)
+            raw.read_response(1)
+        for stream_id in (3, 5, 7, 9, 11):  # the server's h2 holds up to 4 (2 x slack)
+            raw.request(stream_id)
+            raw.read_response(stream_id)
+        raw.send(ContinuationFrame(1, data=b"\x82", flags=["END_HEADERS"]))
+        assert_goaway(raw, ErrorCodes.PROTOCOL_ERROR)
+    finally:
+        raw.close()
 
 
 # -- frames that need no more than an acknowledgement --------------------------------
