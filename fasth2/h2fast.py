@@ -30,6 +30,8 @@ WINDOW_UPDATE = 0x8
 PRIORITY = 0x2
 END_STREAM = 0x1  # flag of DATA and HEADERS frames
 _CAN_RECEIVE_DATA = (StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL)
+_OPEN, _CLOSED = StreamState.OPEN, StreamState.CLOSED
+_HALF_CLOSED_LOCAL, _HALF_CLOSED_REMOTE = StreamState.HALF_CLOSED_LOCAL, StreamState.HALF_CLOSED_REMOTE
 _INITIAL_WINDOW_SIZE = SettingCodes.INITIAL_WINDOW_SIZE
 _MAX_CONCURRENT_STREAMS = SettingCodes.MAX_CONCURRENT_STREAMS
 _UNLIMITED_STREAMS = 2**32 + 1  # h2's max_concurrent_streams when the setting is unset
@@ -227,18 +229,40 @@ def _fits(conn: H2Connection, stream, size: int) -> bool:
             and (expected is None or stream._actual_content_length + size <= expected))
 
 
+def _open_inbound_streams(conn: H2Connection) -> int:
+    """h2's ``open_inbound_streams``: the client's streams that count against the limit,
+    closed ones pruned from ``conn.streams`` (into ``conn._closed_streams``) on the way,
+    as h2 prunes them; the states read directly, not through the stream's ``open``,
+    ``closed`` and ``closed_by`` properties (three Python calls a stream)."""
+    count = 0
+    pruned = []
+    for stream_id, stream in conn.streams.items():
+        state = stream.state_machine.state
+        if state is _OPEN or state is _HALF_CLOSED_REMOTE or state is _HALF_CLOSED_LOCAL:
+            count += stream_id & 1
+        elif state is _CLOSED:
+            pruned.append(stream_id)
+    closed_streams = conn._closed_streams
+    for stream_id in pruned:
+        closed_streams[stream_id] = conn.streams.pop(stream_id).state_machine.stream_closed_by
+    return count
+
+
 def _receive_headers(conn: H2Connection, stream_id: int, flags: int, block: bytes) -> list | None:
-    # h2 prunes closed streams while it counts open ones; this path leaves that to the
-    # first HEADERS after ``len(conn.streams)`` reaches the limit, which keeps
-    # ``conn.streams`` bounded by it. h2's settings are read from their storage, not
-    # through its properties (two Python calls each): a deque per setting whose head is
-    # the acknowledged value.
-    local = conn.local_settings._settings
-    limit = local.get(_MAX_CONCURRENT_STREAMS, _UNSET)[0]
     if (stream_id <= conn.highest_inbound_stream_id or not stream_id & 1
-            or len(conn.streams) >= (_UNLIMITED_STREAMS if limit is None else limit)
             or conn.state_machine.state is ConnectionState.CLOSED):
         return None
+    # h2 counts the open streams (pruning the closed ones) for every new stream; this
+    # path only once ``conn.streams`` holds as many as the limit, which keeps it
+    # bounded by the limit. h2's settings are read from their storage, not through its
+    # properties (two Python calls each): a deque per setting whose head is the
+    # acknowledged value.
+    local = conn.local_settings._settings
+    limit = local.get(_MAX_CONCURRENT_STREAMS, _UNSET)[0]
+    if limit is None:
+        limit = _UNLIMITED_STREAMS
+    if len(conn.streams) >= limit and _open_inbound_streams(conn) >= limit:
+        return None  # (h2's own path refuses the stream)
     headers = _decode_headers(conn.decoder, block)
     events = advance_connection(conn.state_machine, _CONN_RECV_HEADERS)
     # h2's _begin_new_stream for a client's stream whose id was checked above.

@@ -13,6 +13,7 @@ import h2.config
 import h2.connection
 import h2.events
 import pytest
+from h2.connection import ConnectionState
 from h2.exceptions import ProtocolError
 from h2.settings import SettingCodes
 from h2.utilities import HeaderValidationFlags, validate_headers, validate_outbound_headers
@@ -461,12 +462,12 @@ def _server_step(conn, step: tuple, fast: bool) -> None:
         conn.reset_stream(stream_id)
 
 
-def _life_cycle_outcome(steps: list, fast: bool) -> list:
+def _life_cycle_outcome(steps: list, fast: bool, max_streams: int = 100) -> list:
     """After each step: its events (or error), the connection's state, windows and
     frames queued, and every stream it ever had down to each attribute, closed ones
     included (h2 drops closed streams from ``conn.streams`` at times of its own: they
     are kept here)."""
-    conn = _server()
+    conn = _server(max_streams)
     client = ClientFrames()
     scanner = _speedups_py.FrameScanner()  # (one a connection: it reads the preface first)
     start = PREFACE + SettingsFrame(0).serialize()
@@ -490,12 +491,58 @@ def _life_cycle_outcome(steps: list, fast: bool) -> list:
     return record
 
 
+def _streams_after(steps: list, fast: bool, max_streams: int) -> tuple:
+    """The streams h2 still holds and the closed ones it has pruned, after ``steps``."""
+    conn = _server(max_streams)
+    client = ClientFrames()
+    scanner = _speedups_py.FrameScanner()
+    _outcome(conn, scanner.feed(PREFACE + SettingsFrame(0).serialize()))
+    for step in steps:
+        if step[0] in SERVER_STEPS:
+            _server_step(conn, step, fast)
+        else:
+            data = client.frame(step)
+            _outcome(conn, scanner.feed(data) if fast else [data])
+    return sorted(conn.streams), dict(conn._closed_streams), conn.state_machine.state
+
+
+@pytest.mark.parametrize("endings", [
+    ["answered", "answered", "answered"],
+    ["reset", "server reset", "answered"],
+    ["open", "open", "open"],  # the limit is full of open streams: the next is refused
+    ["answered", "open", "open"],
+    ["open", "reset", "open"],
+])
+def test_streams_at_the_limit_are_counted_and_pruned_as_h2_does(endings):
+    """Once ``conn.streams`` holds as many streams as the limit, a new stream makes
+    h2fast count the open ones and prune the closed ones as h2 does for every new
+    stream: the same streams left, the same record of how the pruned ones closed, the
+    same refusal when the open ones fill the limit."""
+    steps = []
+    for number, ending in enumerate(endings):
+        stream_id = 2 * number + 1
+        steps.append(("headers", stream_id, GET, True))
+        if ending == "answered":
+            steps.append(("respond", stream_id, True))
+        elif ending == "reset":
+            steps.append(("reset", stream_id, 8, False))
+        elif ending == "server reset":
+            steps.append(("server reset", stream_id))
+    steps.append(("headers", 2 * len(endings) + 1, GET, True))
+    theirs = _streams_after(steps, fast=False, max_streams=3)
+    assert _streams_after(steps, fast=True, max_streams=3) == theirs
+    assert theirs[1] or theirs[2] is ConnectionState.CLOSED  # (h2 pruned, or refused)
+
+
 @settings(max_examples=400, deadline=None)
-@given(life_cycle_steps)
-def test_whole_life_cycles_match_h2(steps):
+@given(life_cycle_steps, st.sampled_from([2, 100]))
+def test_whole_life_cycles_match_h2(steps, max_streams):
     """Requests (with and without bodies) in through receive_frame, responses out
     through send_headers and send_data, with client and server resets, window updates
     and a GOAWAY anywhere between: after every step the same events or errors, the
     same streams down to every attribute h2 keeps, the same connection state and the
-    same frames as h2's own receive_data, send_headers and send_data."""
-    assert _life_cycle_outcome(steps, fast=True) == _life_cycle_outcome(steps, fast=False)
+    same frames as h2's own receive_data, send_headers and send_data. At a limit of 2
+    streams, h2fast counts (and prunes) the open streams as h2 does, and refuses the
+    same streams."""
+    assert (_life_cycle_outcome(steps, fast=True, max_streams=max_streams)
+            == _life_cycle_outcome(steps, fast=False, max_streams=max_streams))
