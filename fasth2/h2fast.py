@@ -143,7 +143,10 @@ def _receive_window_updates(conn: H2Connection, totals: list) -> list:
     FrameScanner), applied as h2's ``_receive_window_update_frame`` applies each frame:
     one WindowUpdated per stream, the same overflow errors (a stream's reset, or the
     connection's FLOW_CONTROL_ERROR), frames on closed streams ignored and on idle
-    ones a connection error."""
+    ones a connection error. A sum that overflows a stream's window resets the stream
+    (as the frame that overflowed it would) without the WindowUpdated h2 reports for the
+    frames before that one: the stream ends in the same state, with nothing to send.
+    (Windows only grow in a run, so the sum overflows exactly when one frame would.)"""
     events: list = []
     for stream_id, increment in totals:
         events += conn.state_machine.process_input(ConnectionInputs.RECV_WINDOW_UPDATE)
