@@ -483,17 +483,15 @@ def _server_step(conn, step: tuple, fast: bool) -> None:
         conn.reset_stream(stream_id)
 
 
-def _life_cycle_outcome(steps: list, fast: bool, max_streams: int = 100) -> list:
-    """After each step: its events (or error), the connection's state, windows and
-    frames queued, and every stream it ever had down to each attribute, closed ones
-    included (h2 drops closed streams from ``conn.streams`` at times of its own: they
-    are kept here)."""
+def _play(steps: list, fast: bool, max_streams: int):
+    """Play ``steps`` on a new server connection, by h2fast or by h2's own methods:
+    yields the connection and an outcome for the opening (preface and SETTINGS), then
+    for each step, until a connection error."""
     conn = _server(max_streams)
     client = ClientFrames()
     scanner = _speedups_py.FrameScanner()  # (one a connection: it reads the preface first)
     start = PREFACE + SettingsFrame(0).serialize()
-    record = [_outcome(conn, scanner.feed(start) if fast else [start])]
-    seen: dict = {}
+    yield conn, _outcome(conn, scanner.feed(start) if fast else [start])
     for step in steps:
         if step[0] in SERVER_STEPS:
             try:
@@ -505,25 +503,30 @@ def _life_cycle_outcome(steps: list, fast: bool, max_streams: int = 100) -> list
         else:
             data = client.frame(step)
             outcome = _outcome(conn, scanner.feed(data) if fast else [data])
+        yield conn, outcome
+        if outcome[0] == "connection error":
+            return
+
+
+def _life_cycle_outcome(steps: list, fast: bool, max_streams: int = 100) -> list:
+    """After each step: its events (or error), the connection's state, windows and
+    frames queued, and every stream it ever had down to each attribute, closed ones
+    included (h2 drops closed streams from ``conn.streams`` at times of its own: they
+    are kept here)."""
+    played = _play(steps, fast, max_streams)
+    _, opening = next(played)
+    record = [opening]
+    seen: dict = {}
+    for conn, outcome in played:
         seen.update(conn.streams)
         record.append([outcome, {sid: snapshot(s) for sid, s in seen.items()}])
-        if outcome[0] == "connection error":
-            break
     return record
 
 
 def _streams_after(steps: list, fast: bool, max_streams: int) -> tuple:
     """The streams h2 still holds and the closed ones it has pruned, after ``steps``."""
-    conn = _server(max_streams)
-    client = ClientFrames()
-    scanner = _speedups_py.FrameScanner()
-    _outcome(conn, scanner.feed(PREFACE + SettingsFrame(0).serialize()))
-    for step in steps:
-        if step[0] in SERVER_STEPS:
-            _server_step(conn, step, fast)
-        else:
-            data = client.frame(step)
-            _outcome(conn, scanner.feed(data) if fast else [data])
+    for conn, _ in _play(steps, fast, max_streams):
+        pass
     return sorted(conn.streams), dict(conn._closed_streams), conn.state_machine.state
 
 
