@@ -1,13 +1,17 @@
-"""Peak memory of fasth2 and its peers: 1,000 idle h2c connections, and an h2load run.
+"""Peak memory of fasth2 and its peers: 1,000 idle h2c connections, and h2load runs.
 
-Run: python bench/memory.py [--connections 1000] [--servers fasth2,hypercorn,...]
+Run: python bench/memory.py [--connections 1000] [--busy 100] [--servers fasth2,hypercorn,...]
+     [--baseline DIR]
 
 Each server starts as ``bench/compare.py`` starts it (same apps, single process, core
 0). The resident set of its whole process tree (a server may fork a worker) is sampled
 every 20 ms; the table shows the peak, and the baseline just after start-up:
 - idle: ``--connections`` h2c connections opened (preface + SETTINGS), answered, held
   open for two seconds;
-- 10 x 10: h2load, 10 connections x 10 streams of the hello app for four seconds.
+- 10 x 10: h2load, 10 connections x 10 streams of the hello app for four seconds;
+- busy: ``--busy`` connections x 10 streams for eight seconds, each connection serving
+  some thousands of streams: what a server keeps of the streams it has finished.
+``--baseline DIR`` measures another fasth2 checkout too, as the server "baseline".
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from compare import ensure_peers, free_port, running_server, server_command  # n
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
+#: Another checkout of fasth2 to measure as the server "baseline" (``--baseline DIR``).
+BASELINE: Path | None = None
 
 
 def tree_rss_kib(pid: int) -> int:
@@ -94,14 +100,18 @@ def hold_idle_connections(port: int, count: int) -> int:
     return answered
 
 
-def measure(server: str, connections: int) -> dict | None:
-    """Baseline, idle-connections peak and 10 x 10 peak (KiB) of one server."""
+def measure(server: str, connections: int, busy: int) -> dict | None:
+    """Baseline, idle-connections peak, 10 x 10 peak and busy-connections peak (KiB)
+    of one server."""
     port = free_port()
+    root = ROOT
+    if server == "baseline":  # the same command, from the other checkout
+        server, root = "fasth2", BASELINE
     command = server_command(server, "h2c", port, ("", ""))
     if command is None:
         return None
     try:
-        with running_server(command, port) as process:
+        with running_server(command, port, root) as process:
             time.sleep(1)
             result = {"baseline": tree_rss_kib(process.pid)}
             sampler = PeakSampler(process.pid)
@@ -111,6 +121,12 @@ def measure(server: str, connections: int) -> dict | None:
             subprocess.run(["taskset", "-c", "1", "h2load", "-c", "10", "-m", "10", "-D", "4",
                             f"http://127.0.0.1:{port}/"], capture_output=True, check=False)
             result["load"] = sampler.stop()
+            # Connections that live long and serve many streams each (a proxy's to its
+            # backends): what a server keeps per stream it has finished shows here.
+            sampler = PeakSampler(process.pid)
+            subprocess.run(["taskset", "-c", "1", "h2load", "-c", str(busy), "-m", "10", "-D",
+                            "8", f"http://127.0.0.1:{port}/"], capture_output=True, check=False)
+            result["busy"] = sampler.stop()
             return result
     except RuntimeError as exc:
         print(f"  {server}: {exc}", flush=True)
@@ -121,22 +137,32 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--connections", type=int, default=1000)
+    parser.add_argument("--busy", type=int, default=100,
+                        help="connections of the busy run (8 s of h2load, 10 streams each)")
     parser.add_argument("--servers", default="fasth2,hypercorn,granian,gunicorn")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="another fasth2 checkout, measured as the server 'baseline'")
     args = parser.parse_args()
+    global BASELINE
+    servers = args.servers.split(",")
+    if args.baseline:
+        BASELINE = args.baseline.resolve()
+        servers.append("baseline")
     ensure_peers()
     mib = 1024
     print(f"| server | after start-up | {args.connections:,} idle h2c connections | "
-          "10 x 10 h2load run |")
-    print("|---|---|---|---|")
-    for server in args.servers.split(","):
-        result = measure(server, args.connections)
+          f"10 x 10 h2load run | {args.busy} busy connections, 8 s |")
+    print("|---|---|---|---|---|")
+    for server in servers:
+        result = measure(server, args.connections, args.busy)
         if result is None:
-            print(f"| {server} | n/a | n/a | n/a |")
+            print(f"| {server} | n/a | n/a | n/a | n/a |")
             continue
         note = "" if result["answered"] == args.connections else \
             f" ({result['answered']} answered)"
         print(f"| {server} | {result['baseline'] / mib:.1f} MiB | {result['idle'] / mib:.1f} MiB"
-              f"{note} | {result['load'] / mib:.1f} MiB |", flush=True)
+              f"{note} | {result['load'] / mib:.1f} MiB | {result['busy'] / mib:.1f} MiB |",
+              flush=True)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from h2.connection import (ConnectionInputs, ConnectionState, H2Connection,
 from h2.events import PriorityUpdated, WindowUpdated
 from h2.exceptions import ProtocolError, StreamClosedError
 from h2.settings import SettingCodes
-from h2.utilities import guard_increment_window
+from h2.utilities import SizeLimitDict, guard_increment_window
 from h2.stream import H2Stream, StreamInputs, StreamState
 from h2.stream import _transitions as _STREAM_TRANSITIONS
 from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame, WindowUpdateFrame
@@ -211,6 +211,8 @@ def _receive_data(conn: H2Connection, stream_id: int, flags: int, payloads: list
     received = stream_events[0]
     if end_stream:
         stream_events += _request_ended(machine, received)
+        if machine.state is _CLOSED:  # (the response had ended first)
+            _note_closed(conn, stream_id)
     received.data = payloads
     received.flow_controlled_length = size
     return events + stream_events
@@ -251,13 +253,56 @@ def _open_inbound_streams(conn: H2Connection) -> int:
     return count
 
 
+def forget_closed_streams(conn: H2Connection, remembered: int) -> None:
+    """Let ``conn`` hold no closed stream longer than h2 itself would, and remember how
+    only the last ``remembered`` closed streams ended (h2: 65,536).
+
+    h2 prunes closed streams from ``conn.streams`` when a new one opens, by a walk over
+    all of them; h2fast walks only at the stream limit (see ``_receive_headers``), so a
+    busy connection held up to the limit's worth of dead H2Streams. Now the streams the
+    fast paths close are listed as they close and pruned at the next new stream, as h2
+    would prune them then. The record of how closed streams ended (``_closed_streams``)
+    decides the answer to a frame still in flight on one (RST_STREAM after a reset,
+    else a connection error); h2 keeps 65,536 entries, some 8 MB for a connection that
+    served that many streams. RFC 9113 §5.1 lets an endpoint limit how long it ignores
+    frames on a stream it reset; frames in flight can only be on streams the client
+    had open, so a few times the stream limit covers them.
+    """
+    conn._closed_streams = SizeLimitDict(size_limit=remembered)
+    conn._fasth2_closed = []  # streams the fast paths closed since the last new stream
+
+
+def _note_closed(conn: H2Connection, stream_id: int) -> None:
+    """A fast path closed the stream: prune it when the next stream opens."""
+    try:
+        conn._fasth2_closed.append(stream_id)
+    except AttributeError:  # (a connection without forget_closed_streams)
+        pass
+
+
+def _prune_closed(conn: H2Connection) -> None:
+    """Prune the streams the fast paths closed, as h2's walk would have when this new
+    stream opened: in the table's order, each one's ending recorded."""
+    closed = conn._fasth2_closed
+    closed.sort()
+    streams = conn.streams
+    record = conn._closed_streams
+    for stream_id in closed:
+        stream = streams.get(stream_id)
+        if stream is not None and stream.state_machine.state is _CLOSED:
+            del streams[stream_id]
+            record[stream_id] = stream.state_machine.stream_closed_by
+    closed.clear()
+
+
 def _receive_headers(conn: H2Connection, stream_id: int, flags: int, block: bytes) -> list | None:
     if (stream_id <= conn.highest_inbound_stream_id or not stream_id & 1
             or conn.state_machine.state is ConnectionState.CLOSED):
         return None
     # h2 counts the open streams (pruning the closed ones) for every new stream; this
     # path only once ``conn.streams`` holds as many as the limit, which keeps it
-    # bounded by the limit. h2's settings are read from their storage, not through its
+    # bounded by the limit, and prunes the streams its fast paths closed at every new
+    # stream (see forget_closed_streams), which keeps it near the open ones. h2's settings are read from their storage, not through its
     # properties (two Python calls each): a deque per setting whose head is the
     # acknowledged value.
     local = conn.local_settings._settings
@@ -266,6 +311,11 @@ def _receive_headers(conn: H2Connection, stream_id: int, flags: int, block: byte
         limit = _UNLIMITED_STREAMS
     if len(conn.streams) >= limit and _open_inbound_streams(conn) >= limit:
         return None  # (h2's own path refuses the stream)
+    try:
+        if conn._fasth2_closed:
+            _prune_closed(conn)
+    except AttributeError:  # (a connection without forget_closed_streams)
+        pass
     headers = _decode_headers(conn.decoder, block)
     events = advance_connection(conn.state_machine, _CONN_RECV_HEADERS)
     # h2's _begin_new_stream for a client's stream whose id was checked above.
@@ -316,6 +366,8 @@ def send_headers(conn: H2Connection, stream_id: int, headers: list, end_stream: 
     block = conn.encoder.encode(headers)
     if end_stream:
         advance(machine, _RESPONSE_ENDED)
+        if machine.state is _CLOSED:
+            _note_closed(conn, stream_id)
     if machine.trailers_sent and not end_stream:
         raise ProtocolError("Trailers must have END_STREAM set.")
     stream.request_method = None  # what h2 reads from response headers: there is none
@@ -341,6 +393,8 @@ def send_data(conn: H2Connection, stream_id: int, data: bytes, start: int, lengt
     advance(machine, _RESPONSE_DATA)
     if end_stream:
         advance(machine, _RESPONSE_ENDED)
+        if machine.state is _CLOSED:
+            _note_closed(conn, stream_id)
     stream.outbound_flow_control_window -= length
     conn.outbound_flow_control_window -= length
     if pieces is None:

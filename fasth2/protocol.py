@@ -56,6 +56,11 @@ _H2_CONFIG = h2.config.H2Configuration(
 )
 
 
+#: Closed streams whose ending is remembered, per stream of the limit (see
+#: h2fast.forget_closed_streams): twice what h2 itself lets a client have open.
+CLOSED_STREAMS_REMEMBERED = 4
+
+
 def _h2_settings(config, stream_slack: int = 1) -> Settings:
     """Our SETTINGS, from the config's limits."""
     return Settings(client=False, initial_values={
@@ -168,6 +173,9 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         self._budget = Budget(self.config.glitch_budget, self.config.glitch_refill)
         h2fast.watch_closed_streams(conn, self._on_closed_stream_frame)
         h2fast.refuse_naked_continuations(conn)
+        # How the last streams ended, for frames still in flight on them: a few times
+        # the stream limit (h2 keeps 65,536, some 8 MB on a busy connection).
+        h2fast.forget_closed_streams(conn, CLOSED_STREAMS_REMEMBERED * self.config.max_concurrent_streams)
         # PRIORITY_UPDATEs for streams not opened yet (RFC 9218 §7.1), bounded.
         self._priority_updates = PendingUpdates(2 * self.config.max_concurrent_streams)
         self._scanner = FrameScanner(max_frame_size=self.config.max_frame_size)

@@ -271,6 +271,9 @@ def _server(max_streams: int = 100) -> h2.connection.H2Connection:
     conn.initiate_connection()
     conn.decoder.max_header_list_size = 2000  # so that x-big below is an HPACK bomb
     h2fast.refuse_naked_continuations(conn)
+    # (a record no test outgrows: which endings a smaller one forgets first depends on
+    # when each side pruned the stream, see forget_closed_streams)
+    h2fast.forget_closed_streams(conn, 10_000)
     return conn
 
 
@@ -556,6 +559,39 @@ def test_streams_at_the_limit_are_counted_and_pruned_as_h2_does(endings):
     theirs = _streams_after(steps, fast=False, max_streams=3)
     assert _streams_after(steps, fast=True, max_streams=3) == theirs
     assert theirs[1] or theirs[2] is ConnectionState.CLOSED  # (h2 pruned, or refused)
+
+
+@pytest.mark.parametrize("endings", [
+    ["answered", "answered", "answered"],  # each closed by the response's end
+    ["answered early", "answered early"],  # closed by the request's end, after the response
+    ["answered", "reset", "answered", "open"],
+])
+def test_streams_the_fast_paths_close_are_pruned_when_h2_prunes_them(endings):
+    """Well below the stream limit, the streams h2fast's send and receive paths closed
+    leave ``conn.streams`` at the next new stream, with their endings recorded, as h2's
+    walk over every stream prunes them; other closed streams (resets) wait for the walk
+    at the limit."""
+    steps = []
+    for number, ending in enumerate(endings):
+        stream_id = 2 * number + 1
+        if ending == "answered early":
+            steps += [("headers", stream_id, GET + [(b"content-length", b"7")], False),
+                      ("respond", stream_id, True), ("data", stream_id, 7, True)]
+            continue
+        steps.append(("headers", stream_id, GET, True))
+        if ending == "answered":
+            steps.append(("respond", stream_id, True))
+        elif ending == "reset":
+            steps.append(("reset", stream_id, 8, False))
+    last = 2 * len(endings) + 1
+    steps.append(("headers", last, GET, True))
+    fast = _streams_after(steps, fast=True, max_streams=100)
+    h2s = _streams_after(steps, fast=False, max_streams=100)
+    answered = {2 * n + 1 for n, ending in enumerate(endings) if ending.startswith("answered")}
+    assert answered and not answered & set(fast[0])
+    assert {sid: by for sid, by in h2s[1].items() if sid in answered} \
+        == {sid: by for sid, by in fast[1].items()}
+    assert set(fast[0]) - set(h2s[0]) <= {2 * n + 1 for n, e in enumerate(endings) if e == "reset"}
 
 
 @settings(max_examples=400, deadline=None)

@@ -54,6 +54,23 @@ def test_three_hundred_streams_on_one_connection_all_complete(memory_connection)
     assert {exchange.outcome for exchange in server.exchanges} == {COMPLETE}
 
 
+def test_a_busy_connection_keeps_no_more_of_its_finished_streams_than_a_few_limits(
+        memory_connection):
+    """Thousands of streams on one connection (a proxy's connection to its backend):
+    h2 keeps only the open streams in its table, and the endings of a few limits'
+    worth of closed ones (h2 alone would keep 65,536 of them, some 8 MB)."""
+    server = memory_connection(max_concurrent_streams=50)
+    client = H2Client(server)
+    for batch in range(60):
+        ids = [client.request(f"/{batch}/{n}") for n in range(50)]
+        client.send()
+        assert all(client.body_of(stream_id) for stream_id in ids)
+    conn = server.current.conn
+    assert len(server.exchanges) == 3000
+    assert len(conn.streams) <= 50
+    assert len(conn._closed_streams) == 4 * 50  # (protocol.CLOSED_STREAMS_REMEMBERED)
+
+
 def test_streams_past_the_limit_are_refused_not_the_connection(memory_connection):
     waiting = []
     server = memory_connection(waiting.append, max_concurrent_streams=100)
