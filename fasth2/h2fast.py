@@ -439,6 +439,13 @@ def grow_stream_window(conn: H2Connection, stream_id: int, size: int) -> None:
         manager.max_window_size = size  # h2's threshold for WINDOW_UPDATEs is half of it
 
 
+def declared_body_length(conn: H2Connection, stream_id: int) -> int | None:
+    """The request body's length as its content-length declared it (None: undeclared,
+    or the stream is gone)."""
+    stream = conn.streams.get(stream_id)
+    return None if stream is None else stream._expected_content_length
+
+
 def refuse_naked_continuations(conn: H2Connection) -> None:
     """Make every CONTINUATION that follows no open header block a connection error
     (RFC 9113 §6.10), on this connection.

@@ -32,6 +32,8 @@ class MemoryTransport(asyncio.Transport):
         super().__init__()
         self._protocol = protocol
         self.written = bytearray()
+        #: Each write's bytes, in order (``written`` joins them).
+        self.writes: list[bytes] = []
         self.reading = True
         self.closed = False
         self.eof_written = False
@@ -54,10 +56,13 @@ class MemoryTransport(asyncio.Transport):
     def write(self, data) -> None:
         if not self.closed:
             self.written += data
+            self.writes.append(bytes(data))
 
     def writelines(self, pieces) -> None:
-        for piece in pieces:
-            self.write(piece)
+        if not self.closed:
+            joined = b"".join(pieces)
+            self.written += joined
+            self.writes.append(joined)
 
     def can_write_eof(self) -> bool:
         return True
