@@ -258,10 +258,10 @@ def forget_closed_streams(conn: H2Connection, remembered: int) -> None:
     only the last ``remembered`` closed streams ended (h2: 65,536).
 
     h2 prunes closed streams from ``conn.streams`` when a new one opens, by a walk over
-    all of them; h2fast walks only at the stream limit (see ``_receive_headers``), so a
-    busy connection held up to the limit's worth of dead H2Streams. Now the streams the
-    fast paths close are listed as they close and pruned at the next new stream, as h2
-    would prune them then. The record of how closed streams ended (``_closed_streams``)
+    all of them; h2fast walks only at the stream limit (see ``_receive_headers``), which
+    alone would leave a busy connection holding the limit's worth of dead H2Streams. So
+    the streams the fast paths close are listed as they close and pruned at the next
+    new stream, as h2 would prune them then (resets wait for the walk). The record of how closed streams ended (``_closed_streams``)
     decides the answer to a frame still in flight on one (RST_STREAM after a reset,
     else a connection error); h2 keeps 65,536 entries, some 8 MB for a connection that
     served that many streams. RFC 9113 §5.1 lets an endpoint limit how long it ignores
