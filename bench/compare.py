@@ -170,6 +170,21 @@ def run_h2load(scenario: Scenario, url: str, duration: float, upload_file: str) 
 BASELINE: Path | None = None
 
 
+def use_baseline(directory: Path, servers: list[str]) -> None:
+    """Run the fasth2 checkout in ``directory`` as one more server, "baseline"."""
+    global BASELINE
+    BASELINE = directory.resolve()
+    servers.append("baseline")
+
+
+def server_and_root(server: str) -> tuple[str, Path]:
+    """The server to start, and the checkout to start it from ("baseline" is fasth2
+    started from the ``--baseline`` checkout)."""
+    if server == "baseline":
+        return "fasth2", BASELINE
+    return server, ROOT
+
+
 @contextmanager
 def running_server(command: list[str], port: int, root: Path = ROOT, cpus: str | None = "0"):
     """Run a server ``command`` from ``root`` on ``cpus`` (None: unpinned); yield its
@@ -194,9 +209,7 @@ def running_server(command: list[str], port: int, root: Path = ROOT, cpus: str |
 def measure(server: str, scenario: Scenario, rounds: int, duration: float, tls, upload_file: str) -> list:
     """Start the server once for the scenario and run h2load ``rounds`` times."""
     port = free_port()
-    root = ROOT
-    if server == "baseline":  # the same command, from the other checkout
-        server, root = "fasth2", BASELINE
+    server, root = server_and_root(server)
     command = server_command(server, scenario.protocol, port, tls)
     if command is None:
         return []
@@ -248,9 +261,7 @@ def main() -> None:
     args = parser.parse_args()
     servers = args.servers.split(",")
     if args.baseline:
-        global BASELINE
-        BASELINE = args.baseline.resolve()
-        servers.append("baseline")
+        use_baseline(args.baseline, servers)
     scenarios = [s for s in SCENARIOS if args.scenarios.lower() in s.name.lower()]
     ensure_peers()
     results: dict = {}

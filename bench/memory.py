@@ -28,13 +28,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from compare import ensure_peers, free_port, running_server, server_command  # noqa: E402
+from compare import (ensure_peers, free_port, running_server, server_and_root,  # noqa: E402
+                     server_command, use_baseline)
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 EMPTY_SETTINGS = b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
-#: Another checkout of fasth2 to measure as the server "baseline" (``--baseline DIR``).
-BASELINE: Path | None = None
 
 
 def tree_rss_kib(pid: int) -> int:
@@ -104,9 +103,7 @@ def measure(server: str, connections: int, busy: int) -> dict | None:
     """Baseline, idle-connections peak, 10 x 10 peak and busy-connections peak (KiB)
     of one server."""
     port = free_port()
-    root = ROOT
-    if server == "baseline":  # the same command, from the other checkout
-        server, root = "fasth2", BASELINE
+    server, root = server_and_root(server)
     command = server_command(server, "h2c", port, ("", ""))
     if command is None:
         return None
@@ -143,11 +140,9 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, metavar="DIR",
                         help="another fasth2 checkout, measured as the server 'baseline'")
     args = parser.parse_args()
-    global BASELINE
     servers = args.servers.split(",")
     if args.baseline:
-        BASELINE = args.baseline.resolve()
-        servers.append("baseline")
+        use_baseline(args.baseline, servers)
     ensure_peers()
     mib = 1024
     print(f"| server | after start-up | {args.connections:,} idle h2c connections | "

@@ -261,10 +261,10 @@ def forget_closed_streams(conn: H2Connection, remembered: int) -> None:
     all of them; h2fast walks only at the stream limit (see ``_receive_headers``), which
     alone would leave a busy connection holding the limit's worth of dead H2Streams. So
     the streams the fast paths close are listed as they close and pruned at the next
-    new stream, as h2 would prune them then (resets wait for the walk). The record of how closed streams ended (``_closed_streams``)
-    decides the answer to a frame still in flight on one (RST_STREAM after a reset,
-    else a connection error); h2 keeps 65,536 entries, some 8 MB for a connection that
-    served that many streams. RFC 9113 §5.1 lets an endpoint limit how long it ignores
+    new stream, as h2 would prune them then (resets wait for the walk). The record of
+    how closed streams ended (``_closed_streams``) decides the answer to a frame still
+    in flight on one (RST_STREAM after a reset, else a connection error); h2 keeps
+    65,536 entries, some 8 MB for a connection that served that many streams. RFC 9113 §5.1 lets an endpoint limit how long it ignores
     frames on a stream it reset; frames in flight can only be on streams the client
     had open, so a few times the stream limit covers them.
     """
@@ -302,9 +302,9 @@ def _receive_headers(conn: H2Connection, stream_id: int, flags: int, block: byte
     # h2 counts the open streams (pruning the closed ones) for every new stream; this
     # path only once ``conn.streams`` holds as many as the limit, which keeps it
     # bounded by the limit, and prunes the streams its fast paths closed at every new
-    # stream (see forget_closed_streams), which keeps it near the open ones. h2's settings are read from their storage, not through its
-    # properties (two Python calls each): a deque per setting whose head is the
-    # acknowledged value.
+    # stream (see forget_closed_streams), which keeps it near the open ones. h2's
+    # settings are read from their storage, not through its properties (two Python
+    # calls each): a deque per setting whose head is the acknowledged value.
     local = conn.local_settings._settings
     limit = local.get(_MAX_CONCURRENT_STREAMS, _UNSET)[0]
     if limit is None:

@@ -175,7 +175,8 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         h2fast.refuse_naked_continuations(conn)
         # How the last streams ended, for frames still in flight on them: a few times
         # the stream limit (h2 keeps 65,536, some 8 MB on a busy connection).
-        h2fast.forget_closed_streams(conn, CLOSED_STREAMS_REMEMBERED * self.config.max_concurrent_streams)
+        h2fast.forget_closed_streams(
+            conn, CLOSED_STREAMS_REMEMBERED * self.config.max_concurrent_streams)
         # PRIORITY_UPDATEs for streams not opened yet (RFC 9218 §7.1), bounded.
         self._priority_updates = PendingUpdates(2 * self.config.max_concurrent_streams)
         self._scanner = FrameScanner(max_frame_size=self.config.max_frame_size)
