@@ -80,7 +80,9 @@ class Exchange:
         self.response_headers: list | None = None
         self.bytes_sent = 0  # response body bytes handed to the transport
         self.bytes_received = 0  # request body bytes received
-        self.started = monotonic()
+        # Only who hears of the end (the access log, metrics) reads the times: without
+        # one, no clock is read (two calls a request).
+        self.started = monotonic() if connection.on_exchange_end is not None else 0.0
         self.ended = 0.0
         #: How it ended (events.py), None while in progress.
         self.outcome: str | None = None
@@ -198,8 +200,8 @@ class Exchange:
         """The whole response is out."""
         if self.outcome is None:
             self.outcome = COMPLETE
-            self.ended = monotonic()
             if self.connection.on_exchange_end is not None:
+                self.ended = monotonic()
                 self.connection.on_exchange_end(self)
         self.on_drained = self.on_aborted = None  # (they refer back to the gateway's side)
 
@@ -210,8 +212,8 @@ class Exchange:
         self.aborted = True
         if self.outcome is None:
             self.outcome = outcome
-            self.ended = monotonic()
             if self.connection.on_exchange_end is not None:
+                self.ended = monotonic()
                 self.connection.on_exchange_end(self)
         self.body.abort()
         if self.on_aborted is not None:

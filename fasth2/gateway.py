@@ -109,7 +109,8 @@ class WSGIConnection(ThreadShare):
             exchange.forwarded_for = apply_forwarding(environ, self._forwarding)
         if self._root_path:
             apply_root_path(environ, self._root_path)
-        if declared_too_large(environ.get("CONTENT_LENGTH"), self.config.max_body_size):
+        length = environ.get("CONTENT_LENGTH")  # (most requests have none: no call)
+        if length is not None and declared_too_large(length, self.config.max_body_size):
             refuse(exchange, 413, "Content Too Large")
             return False
         handoff = ThreadHandOff(exchange, self._call_soon, self.config.stream_buffer_size)
