@@ -11,6 +11,7 @@ __all__ = [
     "build_environ", "lone_head", "encode_response_headers", "split_authority",
     "FrameScanner", "frame_data", "data_frames", "frame_headers",
     "validate_request_headers", "informational_response", "declared_content_length",
+    "http1_response_head",
     "HpackDecoder", "HpackEncoder", "ReadBuffer",
 ]
 
@@ -42,6 +43,16 @@ def informational_response(headers: list) -> bool:
 
 def declared_content_length(headers: list) -> int | None:
     """h2's content-length of a received request; ValueError for a bad one."""
+
+#: ``http1_response_head``'s framings: by Content-Length (or no body), chunked, by close.
+FRAMING_LENGTH: int
+FRAMING_CHUNKED: int
+FRAMING_CLOSE: int
+
+def http1_response_head(headers: list, defaults: list, no_body: bool, version: str,
+                        keep_alive: bool) -> tuple[bytes, int]:
+    """An HTTP/1.x response head (status line, fields, the defaults the app did not
+    give, CRLF CRLF) and the framing its body takes."""
 
 def frame_data(stream_id: int, data: bytes, start: int, length: int, max_frame_size: int,
                end_stream: bool) -> bytes:

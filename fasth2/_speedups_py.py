@@ -13,6 +13,8 @@ The hot paths:
 - ``validate_request_headers``: h2's inbound checks, in one pass (h2's are switched off);
 - ``informational_response`` / ``declared_content_length``: the two scans h2 makes of
   every header block it receives, for h2fast's request path;
+- ``http1_response_head``: an HTTP/1.x status line and header block from the encoded
+  pairs, with the framing its body takes;
 - ``frame_data``: a body slice as ready-to-send DATA frames, in one bytes object;
 - ``data_frames``: the same frames as a list of headers and memoryviews (no copy);
 - ``frame_headers``: an HPACK block as ready-to-send HEADERS + CONTINUATION frames;
@@ -25,6 +27,7 @@ The hot paths:
 
 from __future__ import annotations
 
+from http import HTTPStatus
 from urllib.parse import unquote_to_bytes
 
 from hpack import Decoder as HpackDecoder  # noqa: F401  (the twin of the compiled codec)
@@ -37,6 +40,7 @@ __all__ = [
     "build_environ", "lone_head", "encode_response_headers", "split_authority",
     "FrameScanner", "frame_data", "data_frames", "frame_headers",
     "validate_request_headers", "informational_response", "declared_content_length",
+    "http1_response_head",
     "HpackDecoder", "HpackEncoder", "ReadBuffer",
 ]
 
@@ -559,6 +563,53 @@ def declared_content_length(headers: list) -> int | None:
             elif parsed != length:
                 raise ValueError(f"Conflicting content-length headers: {length} and {parsed}")
     return length
+
+
+#: How an HTTP/1.x response body is delimited (``http1_response_head``): by its
+#: Content-Length or by having none; in chunks; by closing the connection.
+FRAMING_LENGTH, FRAMING_CHUNKED, FRAMING_CLOSE = 0, 1, 2
+_REASONS = {status.value: status.phrase.encode("latin-1") for status in HTTPStatus}
+_NO_BODY_STATUS = (204, 304)
+
+
+def http1_response_head(headers: list, defaults: list, no_body: bool, version: str,
+                        keep_alive: bool) -> tuple[bytes, int]:
+    """An HTTP/1.x response head: the status line (always ``HTTP/1.1``, RFC 9110 §2.5),
+    ``headers`` (encode_response_headers' pairs, ``:status`` first) and those of
+    ``defaults`` (Date, Server) the app did not give, ending with the blank line; and
+    its body's framing. A body that may exist (not ``no_body``, a HEAD; not 204 or 304)
+    without a Content-Length is chunked on HTTP/1.1 and ends with the connection on
+    HTTP/1.0 (FRAMING_CLOSE: the head says ``connection: close`` then). Otherwise
+    ``keep_alive`` False adds ``connection: close``, and an HTTP/1.0 client that may
+    keep the connection is told ``connection: keep-alive``."""
+    status = headers[0][1]
+    code = int(status)
+    has_length = has_date = has_server = False
+    lines = [b"HTTP/1.1 " + status + b" " + _REASONS.get(code, b"Unknown")]
+    for name, value in headers[1:]:
+        if name == b"content-length":
+            has_length = True
+        elif name == b"date":
+            has_date = True
+        elif name == b"server":
+            has_server = True
+        lines.append(name + b": " + value)
+    for name, value in defaults:
+        if not (name == b"date" and has_date or name == b"server" and has_server):
+            lines.append(name + b": " + value)
+    framing = FRAMING_LENGTH
+    if not (no_body or code in _NO_BODY_STATUS or has_length):
+        if version == "1.1":
+            framing = FRAMING_CHUNKED
+            lines.append(b"transfer-encoding: chunked")
+        else:
+            framing = FRAMING_CLOSE
+            keep_alive = False
+    if not keep_alive:
+        lines.append(b"connection: close")
+    elif version == "1.0":
+        lines.append(b"connection: keep-alive")
+    return b"\r\n".join(lines) + b"\r\n\r\n", framing
 
 
 def _check_request_pseudo_headers(seen: set, method) -> None:

@@ -27,7 +27,7 @@ from .files import send_with_sendfile
 from .h1checks import check_head, host_is_valid, origin_form
 from .h1framing import RequestFraming, UpgradeRequested
 from .limits import DRAIN_BYTES, DRAIN_SECONDS, LINGER_SECONDS, declared_too_large
-from .speedups import lone_head
+from .speedups import FRAMING_CHUNKED, FRAMING_CLOSE, http1_response_head, lone_head
 
 if TYPE_CHECKING:
     from .server import Server
@@ -45,7 +45,6 @@ MAX_UPGRADE_BODY = 1024 * 1024  # a larger h2c upgrade request is served over HT
 
 _LAST_CHUNK = b"0\r\n\r\n"
 _REASONS = {status.value: status.phrase.encode("latin-1") for status in HTTPStatus}
-_NO_BODY_STATUS = frozenset((204, 304))
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _FIELDS_WE_USE = frozenset((b"content-length", b"transfer-encoding", b"connection", b"expect",
                             b"upgrade", b"http2-settings", b"te"))
@@ -159,32 +158,16 @@ class H1Response:
                             + b"\r\n" + _field_lines(headers[1:]) + b"\r\n")
 
     def _head_block(self, headers: list) -> bytes:
-        """Status line and headers, choosing the body framing."""
-        status = headers[0][1]
-        code = int(status)
-        has_length = False
-        missing = self.protocol.server.default_fields  # Date, Server: unless the app's
-        lines = [b"HTTP/1.1 " + status + b" " + _REASONS.get(code, b"Unknown")]
-        for name, value in headers[1:]:
-            if name == b"content-length":
-                has_length = True
-            elif name == b"date" or name == b"server":
-                missing = [field for field in missing if field[0] != name]
-            lines.append(name + b": " + value)
-        for name, value in missing:
-            lines.append(name + b": " + value)
-        if not (self.head or code in _NO_BODY_STATUS or has_length):
-            if self.version == "1.1":
-                self._chunked = True
-                lines.append(b"transfer-encoding: chunked")
-            else:
-                self.keep_alive = False  # HTTP/1.0: the body ends with the connection
-                self.ends_with_close = True
-        if not self.keep_alive:
-            lines.append(b"connection: close")
-        elif self.version == "1.0":
-            lines.append(b"connection: keep-alive")
-        return b"\r\n".join(lines) + b"\r\n\r\n"
+        """Status line and headers, choosing the body framing (compiled: see
+        speedups.http1_response_head)."""
+        block, framing = http1_response_head(headers, self.protocol.server.default_fields,
+                                             self.head, self.version, self.keep_alive)
+        if framing == FRAMING_CHUNKED:
+            self._chunked = True
+        elif framing == FRAMING_CLOSE:
+            self.keep_alive = False  # HTTP/1.0: the body ends with the connection
+            self.ends_with_close = True
+        return block
 
     @property
     def can_sendfile(self) -> bool:

@@ -325,6 +325,63 @@ def test_request_head_scans_match_h2(headers):
         assert length == expected_length
 
 
+# -- http1_response_head ----------------------------------------------------------------
+
+DEFAULTS = [(b"date", b"Thu, 03 Dec 2026 09:00:00 GMT"), (b"server", b"fasth2")]
+
+
+def test_http1_head_of_a_sized_response(impl):
+    headers = [(b":status", b"200"), (b"content-type", b"text/plain"), (b"content-length", b"5")]
+    block, framing = impl.http1_response_head(headers, DEFAULTS, False, "1.1", True)
+    assert block == (b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: 5\r\n"
+                     b"date: Thu, 03 Dec 2026 09:00:00 GMT\r\nserver: fasth2\r\n\r\n")
+    assert framing == impl.FRAMING_LENGTH
+
+
+@pytest.mark.parametrize("version, no_body, status, framing, tail", [
+    ("1.1", False, b"200", "FRAMING_CHUNKED", b"transfer-encoding: chunked\r\n"),
+    ("1.0", False, b"200", "FRAMING_CLOSE", b"connection: close\r\n"),
+    ("1.1", True, b"200", "FRAMING_LENGTH", b""),  # a HEAD: no body to frame
+    ("1.1", False, b"204", "FRAMING_LENGTH", b""),
+    ("1.0", False, b"304", "FRAMING_LENGTH", b"connection: keep-alive\r\n"),
+])
+def test_http1_head_frames_a_body_without_length(impl, version, no_body, status, framing, tail):
+    block, got = impl.http1_response_head([(b":status", status)], [], no_body, version, True)
+    reason = {b"200": b"OK", b"204": b"No Content", b"304": b"Not Modified"}[status]
+    assert block == b"HTTP/1.1 " + status + b" " + reason + b"\r\n" + tail + b"\r\n"
+    assert got == getattr(impl, framing)
+
+
+def test_http1_head_keeps_the_apps_date_and_server_and_names_unknown_codes(impl):
+    headers = [(b":status", b"599"), (b"server", b"mine"), (b"content-length", b"0")]
+    block, _ = impl.http1_response_head(headers, DEFAULTS, False, "1.1", False)
+    assert block == (b"HTTP/1.1 599 Unknown\r\nserver: mine\r\ncontent-length: 0\r\n"
+                     b"date: Thu, 03 Dec 2026 09:00:00 GMT\r\nconnection: close\r\n\r\n")
+
+
+field_bytes = st.binary(max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([b"200", b"204", b"304", b"404", b"599", b"103", b"20x", b""]),
+       st.lists(st.tuples(st.sampled_from([b"content-length", b"date", b"server", b"x-a"])
+                          | field_bytes, field_bytes), max_size=6),
+       st.lists(st.tuples(st.sampled_from([b"date", b"server", b"via"]), field_bytes), max_size=3),
+       st.booleans(), st.sampled_from(["1.1", "1.0"]), st.booleans())
+def test_http1_head_twins_agree(status, fields, defaults, no_body, version, keep_alive):
+    if compiled is None:
+        pytest.skip("compiled twin not built")
+    headers = [(b":status", status)] + fields
+    results = []
+    for module in (_speedups_py, compiled):
+        try:
+            results.append(module.http1_response_head(headers, defaults, no_body, version,
+                                                       keep_alive))
+        except ValueError as exc:  # a status that is not a number
+            results.append(type(exc))
+    assert results[0] == results[1]
+
+
 # -- frame_data -----------------------------------------------------------------------
 
 def test_frame_data_layout(impl):
