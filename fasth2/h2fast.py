@@ -18,7 +18,7 @@ from h2.events import PriorityUpdated, WindowUpdated
 from h2.exceptions import ProtocolError, StreamClosedError
 from h2.settings import SettingCodes
 from h2.utilities import SizeLimitDict, guard_increment_window
-from h2.stream import H2Stream, StreamInputs, StreamState
+from h2.stream import H2Stream, StreamClosedBy, StreamInputs, StreamState
 from h2.stream import _transitions as _STREAM_TRANSITIONS
 from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame, WindowUpdateFrame
 
@@ -31,6 +31,8 @@ PRIORITY = 0x2
 END_STREAM = 0x1  # flag of DATA and HEADERS frames
 _CAN_RECEIVE_DATA = (StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL)
 _OPEN, _CLOSED = StreamState.OPEN, StreamState.CLOSED
+_SERVER_OPEN = ConnectionState.SERVER_OPEN
+_CLOSED_BY_SENDING_END = StreamClosedBy.SEND_END_STREAM
 _HALF_CLOSED_LOCAL, _HALF_CLOSED_REMOTE = StreamState.HALF_CLOSED_LOCAL, StreamState.HALF_CLOSED_REMOTE
 _INITIAL_WINDOW_SIZE = SettingCodes.INITIAL_WINDOW_SIZE
 _MAX_CONCURRENT_STREAMS = SettingCodes.MAX_CONCURRENT_STREAMS
@@ -405,6 +407,42 @@ def send_data(conn: H2Connection, stream_id: int, data: bytes, start: int, lengt
         pieces.append(conn.data_to_send())
     pieces.extend(data_frames(stream_id, data, start, length, conn.max_outbound_frame_size,
                               end_stream))
+
+
+def send_response(conn: H2Connection, stream_id: int, headers: list, data: bytes,
+                  length: int, pieces: list | None = None) -> None:
+    """A whole response: ``send_headers(headers)`` and then ``send_data`` of
+    ``data[:length]`` with END_STREAM, as those two would queue them, in one call.
+
+    Most responses are this. For a final response on a stream whose request is
+    complete (HALF_CLOSED_REMOTE, no headers sent yet) on an open connection, the
+    transitions are applied directly: h2's connection machine makes none for sending
+    there, and the stream's are SEND_HEADERS (which marks the headers sent), SEND_DATA
+    (nothing) and SEND_END_STREAM (closed by it). Any other case is the two calls.
+    The caller guarantees ``length <= conn.local_flow_control_window(stream_id)``."""
+    stream = conn.streams.get(stream_id)
+    machine = None if stream is None else stream.state_machine
+    if (machine is None or machine.state is not _HALF_CLOSED_REMOTE or machine.headers_sent
+            or machine.client is not False or conn.state_machine.state is not _SERVER_OPEN
+            or headers[0][1][:1] == b"1"):
+        send_headers(conn, stream_id, headers, False)
+        send_data(conn, stream_id, data, 0, length, True, pieces)
+        return
+    machine.headers_sent = True  # (response_sent, without the event nobody reads)
+    block = conn.encoder.encode(headers)
+    machine.state = _CLOSED  # (send_end_stream)
+    machine.stream_closed_by = _CLOSED_BY_SENDING_END
+    _note_closed(conn, stream_id)
+    stream.request_method = None
+    stream.outbound_flow_control_window -= length
+    conn.outbound_flow_control_window -= length
+    size = conn.max_outbound_frame_size
+    if pieces is None:
+        conn._data_to_send += frame_headers(stream_id, block, size, False) \
+            + frame_data(stream_id, data, 0, length, size, True)
+        return
+    pieces.append(conn.data_to_send() + frame_headers(stream_id, block, size, False))
+    pieces.extend(data_frames(stream_id, data, 0, length, size, True))
 
 
 def credit_connection(conn: H2Connection, size: int) -> None:

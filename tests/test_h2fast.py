@@ -456,34 +456,52 @@ life_cycle_steps = st.lists(st.one_of(
     st.tuples(st.just("send"), stream_numbers, st.sampled_from([0, 1, 16_385, 100_000]),
               st.booleans()),
     st.tuples(st.just("server reset"), stream_numbers),
+    st.tuples(st.just("respond whole"), stream_numbers, st.sampled_from([0, 1, 16_385, 100_000]),
+              st.booleans()),
 ), min_size=1, max_size=24)
-SERVER_STEPS = ("respond", "send", "server reset")
+SERVER_STEPS = ("respond", "send", "server reset", "respond whole")
+RESPONSE_HEAD = [(b":status", b"200"), (b"content-type", b"text/plain")]
 
 
 def _server_step(conn, step: tuple, fast: bool) -> None:
     """The server's side of a step, by h2fast or by h2's own methods."""
     kind, stream_id = step[0], step[1]
     if kind == "respond":
-        headers = [(b":status", b"200"), (b"content-type", b"text/plain")]
         if fast:
-            h2fast.send_headers(conn, stream_id, headers, step[2])
+            h2fast.send_headers(conn, stream_id, RESPONSE_HEAD, step[2])
         else:
-            conn.send_headers(stream_id, headers, end_stream=step[2])
+            conn.send_headers(stream_id, RESPONSE_HEAD, end_stream=step[2])
     elif kind == "send":
         size = min(step[2], conn.local_flow_control_window(stream_id))
-        body = b"r" * size
         if fast:
-            h2fast.send_data(conn, stream_id, body, 0, size, step[3])
-            return
-        offset, frame_size = 0, conn.max_outbound_frame_size
-        while True:  # h2's way: a send_data per frame, END_STREAM on the last
-            piece = body[offset:offset + frame_size]
-            offset += len(piece)
-            conn.send_data(stream_id, piece, end_stream=step[3] and offset >= size)
-            if offset >= size:
-                break
+            h2fast.send_data(conn, stream_id, b"r" * size, 0, size, step[3])
+        else:
+            _h2_send_data(conn, stream_id, size, step[3])
+    elif kind == "respond whole":  # headers and the whole body, END_STREAM on its DATA
+        size = min(step[2], conn.local_flow_control_window(stream_id))
+        if not fast:
+            conn.send_headers(stream_id, RESPONSE_HEAD)
+            _h2_send_data(conn, stream_id, size, True)
+        elif step[3]:  # zero copy: what the caller would write goes back in h2's buffer
+            pieces: list = []
+            h2fast.send_response(conn, stream_id, RESPONSE_HEAD, b"r" * size, size, pieces)
+            conn._data_to_send += b"".join(pieces)
+        else:
+            h2fast.send_response(conn, stream_id, RESPONSE_HEAD, b"r" * size, size)
     else:
         conn.reset_stream(stream_id)
+
+
+def _h2_send_data(conn, stream_id: int, size: int, end: bool) -> None:
+    """h2's way of sending ``size`` bytes: a send_data per frame, END_STREAM on the last."""
+    body = b"r" * size
+    offset, frame_size = 0, conn.max_outbound_frame_size
+    while True:
+        piece = body[offset:offset + frame_size]
+        offset += len(piece)
+        conn.send_data(stream_id, piece, end_stream=end and offset >= size)
+        if offset >= size:
+            break
 
 
 def _play(steps: list, fast: bool, max_streams: int):
@@ -598,7 +616,7 @@ def test_streams_the_fast_paths_close_are_pruned_when_h2_prunes_them(endings):
 @given(life_cycle_steps, st.sampled_from([2, 100]))
 def test_whole_life_cycles_match_h2(steps, max_streams):
     """Requests (with and without bodies) in through receive_frame, responses out
-    through send_headers and send_data, with client and server resets, window updates
+    through send_headers and send_data (or send_response, whole), with client and server resets, window updates
     and a GOAWAY anywhere between: after every step the same events or errors, the
     same streams down to every attribute h2 keeps, the same connection state and the
     same frames as h2's own receive_data, send_headers and send_data. At a limit of 2
