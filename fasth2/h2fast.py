@@ -10,6 +10,7 @@ compare their bytes and h2's resulting state with h2's own methods.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Callable
 
 from h2.connection import (ConnectionInputs, ConnectionState, H2Connection,
@@ -33,6 +34,7 @@ _CAN_RECEIVE_DATA = (StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL)
 _OPEN, _CLOSED = StreamState.OPEN, StreamState.CLOSED
 _SERVER_OPEN = ConnectionState.SERVER_OPEN
 _CLOSED_BY_SENDING_END = StreamClosedBy.SEND_END_STREAM
+_RECORD = OrderedDict.__setitem__  # (SizeLimitDict's base: see _prune_closed)
 _HALF_CLOSED_LOCAL, _HALF_CLOSED_REMOTE = StreamState.HALF_CLOSED_LOCAL, StreamState.HALF_CLOSED_REMOTE
 _INITIAL_WINDOW_SIZE = SettingCodes.INITIAL_WINDOW_SIZE
 _MAX_CONCURRENT_STREAMS = SettingCodes.MAX_CONCURRENT_STREAMS
@@ -293,8 +295,11 @@ def _prune_closed(conn: H2Connection) -> None:
         stream = streams.get(stream_id)
         if stream is not None and stream.state_machine.state is _CLOSED:
             del streams[stream_id]
-            record[stream_id] = stream.state_machine.stream_closed_by
+            # The record's own __setitem__ checks its size limit, two Python calls per
+            # stream: here the insertion is the OrderedDict's, and the check once.
+            _RECORD(record, stream_id, stream.state_machine.stream_closed_by)
     closed.clear()
+    record._check_size_limit()
 
 
 def _receive_headers(conn: H2Connection, stream_id: int, flags: int, block: bytes) -> list | None:
