@@ -9,8 +9,8 @@ gateway answers with the events of events.py through ``send``, which the protoco
 event loop; nothing assumes a thread, so the WSGI gateway adds its own hand-off
 (handoff.py) and an ASGI one could await. On the way the exchange records what the
 access log and metrics need: the status, the body bytes delivered and received, when
-it started and ended (when they listen: else no clock is read), and how (events.py: complete, client reset, server reset,
-connection closed).
+it started and ended (when they listen: else no clock is read), and how (events.py:
+complete, client reset, server reset, connection closed).
 """
 
 from __future__ import annotations

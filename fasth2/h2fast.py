@@ -268,9 +268,10 @@ def forget_closed_streams(conn: H2Connection, remembered: int) -> None:
     new stream, as h2 would prune them then (resets wait for the walk). The record of
     how closed streams ended (``_closed_streams``) decides the answer to a frame still
     in flight on one (RST_STREAM after a reset, else a connection error); h2 keeps
-    65,536 entries, some 8 MB for a connection that served that many streams. RFC 9113 §5.1 lets an endpoint limit how long it ignores
-    frames on a stream it reset; frames in flight can only be on streams the client
-    had open, so a few times the stream limit covers them.
+    65,536 entries, some 8 MB for a connection that served that many streams. RFC 9113
+    §5.1 lets an endpoint limit how long it ignores frames on a stream it reset; frames
+    in flight can only be on streams the client had open, so a few times the stream
+    limit covers them.
     """
     conn._closed_streams = SizeLimitDict(size_limit=remembered)
     conn._fasth2_closed = []  # streams the fast paths closed since the last new stream

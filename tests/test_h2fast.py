@@ -616,8 +616,8 @@ def test_streams_the_fast_paths_close_are_pruned_when_h2_prunes_them(endings):
 @given(life_cycle_steps, st.sampled_from([2, 100]))
 def test_whole_life_cycles_match_h2(steps, max_streams):
     """Requests (with and without bodies) in through receive_frame, responses out
-    through send_headers and send_data (or send_response, whole), with client and server resets, window updates
-    and a GOAWAY anywhere between: after every step the same events or errors, the
+    through send_headers and send_data (or send_response, whole), with client and
+    server resets, window updates and a GOAWAY anywhere between: after every step the same events or errors, the
     same streams down to every attribute h2 keeps, the same connection state and the
     same frames as h2's own receive_data, send_headers and send_data. At a limit of 2
     streams, h2fast counts (and prunes) the open streams as h2 does, and refuses the
