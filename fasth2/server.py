@@ -40,8 +40,13 @@ REAP_INTERVAL = 1.0  # seconds between timeout checks (timeouts are this coarse)
 SHED_AFTER = 0.5
 #: While every app thread is busy and calls queue, connections whose app calls have
 #: waited this long (seconds) on a client that neither reads nor sends are shed,
-#: checked every STUCK_AFTER / 2 (see watch_threads). Short: every other client waits.
+#: checked when the next one would pass it (at most STUCK_AFTER / 2 apart, see
+#: watch_threads). Short: every other client waits.
 STUCK_AFTER = 0.25
+#: Seconds between two such checks at the least (a check walks every stream), and the
+#: wait after one that shed: the threads it freed take the next queued calls, which
+#: may wait on their clients at once (a flood of stalled uploads over many connections).
+RECHECK_AFTER = 0.01
 #: A retiring worker closes a connection once it has been idle this long (seconds):
 #: between a client's requests there is no lull this long, after its work there is.
 RETIRE_IDLE = 1.0
@@ -261,10 +266,11 @@ class Server:
         Threads held by clients that do not read their responses (or do not send the
         bodies they announced) would otherwise starve everyone until the write-stall
         timeout: a few such connections against a streaming endpoint take the whole
-        pool. So while calls queue, every STUCK_AFTER / 2, the connections with an app
-        call stuck on their client for STUCK_AFTER or more are ended (HTTP/2 GOAWAY
-        ENHANCE_YOUR_CALM), which frees their threads. A client that reads, however
-        slowly, makes progress and keeps its connection.
+        pool. So while calls queue, the connections with an app call stuck on their
+        client for STUCK_AFTER or more are ended (HTTP/2 GOAWAY ENHANCE_YOUR_CALM), which
+        frees their threads; the check comes back when the next stuck call would pass
+        STUCK_AFTER, and soon after one that shed. A client that reads, however slowly,
+        makes progress and keeps its connection.
         """
         if self._thread_watch is None:
             self._check_threads()
@@ -274,11 +280,16 @@ class Server:
         if not self.app_threads.starved:
             return
         now = self.loop.time()
+        wait = STUCK_AFTER / 2  # (a call that starts now on a silent client is stuck at once)
         for connection in list(self.connections):
-            if connection.stuck_for(now) >= STUCK_AFTER:
+            stuck = connection.stuck_for(now)
+            if stuck >= STUCK_AFTER:
                 self._shed(connection, "app threads",
                            "its app calls wait on it while every thread is busy")
-        self._thread_watch = self.loop.call_later(STUCK_AFTER / 2, self._check_threads)
+                wait = 0.0
+            elif stuck:
+                wait = min(wait, STUCK_AFTER - stuck)
+        self._thread_watch = self.loop.call_later(max(wait, RECHECK_AFTER), self._check_threads)
 
     def _shed(self, connection, budget: str, why: str) -> None:
         """End ``connection`` to free what it holds of ``budget`` (``why``: for the log)."""
