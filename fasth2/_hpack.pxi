@@ -381,6 +381,13 @@ cdef class HpackEncoder:
     cdef bint _resized
     #: Table sizes set since the last block, signalled at the start of the next one.
     cdef public list table_size_changes
+    # The last block that was all indexed fields, and what it encoded: while the table
+    # stays as it was (nothing inserted, evicted or resized since), an equal header list
+    # encodes to the same bytes. A server's responses often repeat their head exactly.
+    cdef list _repeat_headers
+    cdef bytes _repeat_block
+    cdef Py_ssize_t _repeat_inserted
+    cdef bint _cleared  # the table was cleared during this block
 
     def __init__(self):
         self._entries = []
@@ -392,6 +399,7 @@ cdef class HpackEncoder:
         self._maxsize = DEFAULT_TABLE_SIZE
         self._resized = False
         self.table_size_changes = []
+        self._repeat_headers = None
 
     @property
     def header_table_size(self):
@@ -400,6 +408,7 @@ cdef class HpackEncoder:
 
     @header_table_size.setter
     def header_table_size(self, Py_ssize_t value):
+        self._repeat_headers = None
         if value != self._maxsize:
             self._resized = True
             self.table_size_changes.append(value)
@@ -410,6 +419,8 @@ cdef class HpackEncoder:
             self._shrink()
 
     cdef void _clear(self):
+        self._repeat_headers = None
+        self._cleared = True
         self._entries.clear()
         self._first = 0
         self._exact.clear()
@@ -486,27 +497,55 @@ cdef class HpackEncoder:
         or a dict) into one HPACK block, as ``hpack.Encoder.encode`` does."""
         cdef _Output out
         cdef bint sensitive
+        cdef bint plain = type(headers) is list and huffman  # (the repeat cache's kind)
+        cdef Py_ssize_t inserted = self._inserted
+        cdef bytes block
+        if (plain and self._repeat_headers is not None and inserted == self._repeat_inserted
+                and not self._resized and headers == self._repeat_headers):
+            # Equal fields that were all in the table still are: the same indexes. (An
+            # equal list may hold never-indexed fields: found in the table, those are
+            # sent indexed all the same, as _encode_one does.)
+            return self._repeat_block
         out.data = NULL
         out.length = 0
         out.capacity = 0
+        self._cleared = False
         if isinstance(headers, dict):
             headers = sorted(headers.items(), key=lambda item: not _as_bytes(item[0]).startswith(b":"))
         try:
             _reserve(&out, 256)
             if self._resized:
+                plain = False
                 for size in self.table_size_changes:
                     _write_integer(&out, size, 5, 0x20)
                 self.table_size_changes = []
                 self._resized = False
             for header in headers:
-                if type(header) is tuple:
+                if type(header) is tuple and len(<tuple>header) == 2:
+                    name = (<tuple>header)[0]
+                    value = (<tuple>header)[1]
+                    if type(name) is bytes and type(value) is bytes:
+                        self._encode_one(&out, <bytes>name, <bytes>value, False, huffman)
+                        continue
+                    sensitive = False
+                    plain = False
+                elif type(header) is tuple:
                     sensitive = len(<tuple>header) > 2 and header[2]
+                    plain = False
                 elif isinstance(header, HeaderTuple):
                     sensitive = not header.indexable
+                    plain = False
                 else:
                     sensitive = len(header) > 2 and header[2]
+                    plain = False
                 self._encode_one(&out, _as_bytes(header[0]), _as_bytes(header[1]), sensitive,
                                  huffman)
-            return PyBytes_FromStringAndSize(<char *>out.data, out.length)
+            block = PyBytes_FromStringAndSize(<char *>out.data, out.length)
+            if plain and self._inserted == inserted and not self._cleared:
+                # Nothing was added nor the table cleared: every field was found.
+                self._repeat_headers = list(headers)
+                self._repeat_block = block
+                self._repeat_inserted = inserted
+            return block
         finally:
             free(out.data)

@@ -156,6 +156,35 @@ def test_encoder_and_decoder_match_hpack(sequence):
             [type(h) is NeverIndexedHeaderTuple for h in reference]
 
 
+# Plain (name, value) pairs, as the server sends them: the encoder reuses the block of a
+# head it encoded last if nothing in its table changed since (see _hpack.pxi).
+pair_blocks = st.lists(st.tuples(names, values), max_size=8)
+# How a block comes again: as the same list, an equal copy, with its fields made
+# never-indexed, with one field changed, or not at all.
+repeats = st.sampled_from(["same", "copy", "never-indexed", "changed", "none"])
+
+
+@needs_compiled
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(table_sizes, pair_blocks, repeats), max_size=10))
+def test_encoder_repeats_match_hpack(sequence):
+    """Heads encoded again (the repeat cache's case) encode exactly as hpack's do,
+    whatever happened to the table in between."""
+    ours, theirs = compiled.HpackEncoder(), hpack.Encoder()
+    previous = 4096
+    for size, block, repeat in sequence:
+        if size is not None and size != previous:
+            ours.header_table_size = theirs.header_table_size = size
+            previous = size
+        again = {"same": block, "copy": list(block),
+                 "never-indexed": [NeverIndexedHeaderTuple(*field) for field in block],
+                 "changed": block[:-1] + [(b"x-changed", b"1")],
+                 "none": None}[repeat]
+        for head in (block, block, again):
+            if head is not None:
+                assert ours.encode(head) == theirs.encode(head), (head, repeat)
+
+
 @needs_compiled
 @settings(max_examples=500, deadline=None)
 @given(st.lists(st.binary(max_size=30), min_size=1, max_size=4))
