@@ -54,13 +54,18 @@ _init_tables()
 
 # ---- private helpers -------------------------------------------------------------
 
-cdef inline bint _contains(bytes data, unsigned char wanted):
+cdef inline Py_ssize_t _find(bytes data, unsigned char wanted):
+    """The index of the first ``wanted`` byte in ``data``, or -1."""
     cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(data)
     cdef Py_ssize_t i, n = PyBytes_GET_SIZE(data)
     for i in range(n):
         if p[i] == wanted:
-            return True
-    return False
+            return i
+    return -1
+
+
+cdef inline bint _contains(bytes data, unsigned char wanted):
+    return _find(data, wanted) != -1
 
 
 cdef inline bint _is_ascii(bytes data):
@@ -98,6 +103,10 @@ cdef bint _is_digits(str text):
 
 def split_authority(str authority, str scheme):
     """Split ``host[:port]`` (IPv6 in brackets) into (SERVER_NAME, SERVER_PORT)."""
+    return _split_authority(authority, scheme)
+
+
+cdef tuple _split_authority(str authority, str scheme):
     cdef Py_ssize_t end
     cdef str host, rest, port
     if authority.startswith("["):
@@ -161,8 +170,12 @@ def build_environ(list headers, dict base):
     cdef object pair
     cdef Py_ssize_t cut
     for pair in headers:
-        name = <bytes>pair[0]
-        value = <bytes>pair[1]
+        if type(pair) is tuple:
+            name = <bytes>(<tuple>pair)[0]
+            value = <bytes>(<tuple>pair)[1]
+        else:
+            name = <bytes>pair[0]
+            value = <bytes>pair[1]
         if PyBytes_GET_SIZE(name) > 0 and PyBytes_AS_STRING(name)[0] == b':':
             if name == b":method":
                 environ["REQUEST_METHOD"] = value.decode("latin-1")
@@ -170,7 +183,7 @@ def build_environ(list headers, dict base):
                 if not _is_ascii(value) or (
                         PyBytes_AS_STRING(value)[0] != b'/' and value != b"*"):
                     raise BadRequest(400, "Bad Request: invalid request-target")
-                cut = value.find(b"?")
+                cut = _find(value, 63)  # '?'
                 if cut == -1:
                     path = value
                     query = b""
@@ -208,7 +221,7 @@ def build_environ(list headers, dict base):
         environ["HTTP_HOST"] = authority
     host = environ.get("HTTP_HOST")
     if host:
-        environ["SERVER_NAME"], environ["SERVER_PORT"] = split_authority(
+        environ["SERVER_NAME"], environ["SERVER_PORT"] = _split_authority(
             host, environ["wsgi.url_scheme"])
     return environ
 
