@@ -117,9 +117,20 @@ cdef tuple _split_authority(str authority, str scheme):
             if rest.startswith(":") and rest[1:].isdigit():
                 return host, rest[1:]
             return host, _DEFAULT_PORTS.get(scheme, "80")
-    host, sep, port = authority.rpartition(":")
-    if sep and port.isdigit():
-        return host, port
+    # rpartition(":") and isdigit(), as a loop over the characters (no method calls).
+    cdef Py_ssize_t n = len(authority)
+    cdef Py_ssize_t colon = n - 1
+    cdef Py_ssize_t i
+    cdef Py_UCS4 ch
+    while colon >= 0 and authority[colon] != u":":
+        colon -= 1
+    if 0 <= colon < n - 1:
+        for i in range(colon + 1, n):
+            ch = authority[i]
+            if not ch.isdigit():
+                break
+        else:
+            return authority[:colon], authority[colon + 1:]
     return authority, _DEFAULT_PORTS.get(scheme, "80")
 
 

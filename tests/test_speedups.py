@@ -77,6 +77,9 @@ def test_environ_does_not_modify_base(impl):
     ("[::1]:8080", "http", ("::1", "8080")),
     ("[::1]", "https", ("::1", "443")),
     ("host:notaport", "http", ("host:notaport", "80")),
+    ("host:", "http", ("host:", "80")),
+    (":81", "http", ("", "81")),
+    ("a:b:82", "http", ("a:b", "82")),
 ])
 def test_split_authority(impl, authority, scheme, expected):
     assert impl.split_authority(authority, scheme) == expected
@@ -241,6 +244,16 @@ def test_differential_build_environ(headers, scheme):
         except Exception as exc:  # both must fail the same way
             outcomes.append(("error", type(exc)))
     assert outcomes[0] == outcomes[1]
+
+
+@pytest.mark.skipif(compiled is None, reason="compiled speedups not built")
+@settings(max_examples=500, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab.:[]019\u00b2\u00b9\u0660 "), max_size=10),
+       st.sampled_from(["http", "https"]))
+def test_differential_split_authority(authority, scheme):
+    """Ports by str.isdigit's rule in both (latin-1 superscript digits count too)."""
+    assert compiled.split_authority(authority, scheme) == \
+        _speedups_py.split_authority(authority, scheme)
 
 
 @pytest.mark.skipif(compiled is None, reason="compiled speedups not built")
