@@ -8,10 +8,11 @@ from typing import Union
 from hpack import HeaderTuple
 
 __all__ = [
-    "build_environ", "lone_head", "encode_response_headers", "split_authority",
+    "build_environ", "lone_head", "parse_plain_head", "encode_response_headers",
+    "split_authority",
     "FrameScanner", "frame_data", "data_frames", "frame_headers",
     "validate_request_headers", "informational_response", "declared_content_length",
-    "http1_response_head",
+    "http1_response_head", "h2_response_fields",
     "HpackDecoder", "HpackEncoder", "ReadBuffer",
 ]
 
@@ -24,6 +25,10 @@ def split_authority(authority: str, scheme: str) -> tuple[str, str]:
 
 def lone_head(data: bytes) -> bool:
     """True if ``data`` is exactly one whole HTTP/1.x request head of a common method."""
+
+def parse_plain_head(data: bytes, special: frozenset) -> tuple[bytes, bytes, list, list, int] | None:
+    """A lone head of the usual kind parsed in one call: (method, target, h2-style
+    headers, Host values, size counted against max_header_list_size); else None."""
 
 def build_environ(headers: list, base: dict) -> dict:
     """A PEP 3333 environ from a validated HTTP/2 request header list and the
@@ -53,6 +58,10 @@ def http1_response_head(headers: list, defaults: list, no_body: bool, version: s
                         keep_alive: bool) -> tuple[bytes, int]:
     """An HTTP/1.x response head (status line, fields, the defaults the app did not
     give, CRLF CRLF) and the framing its body takes."""
+
+def h2_response_fields(headers: list, defaults: list) -> tuple[list, list | None]:
+    """An HTTP/2 response head's fields followed by the ``defaults`` the app did not
+    give, and the values of its ``priority`` fields (None if none)."""
 
 def frame_data(stream_id: int, data: bytes, start: int, length: int, max_frame_size: int,
                end_stream: bool) -> bytes:

@@ -9,7 +9,7 @@ are created only for the results.
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_FillInfo
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
-from libc.string cimport memcpy, memset
+from libc.string cimport memcmp, memcpy, memset
 from http import HTTPStatus
 from urllib.parse import unquote_to_bytes
 
@@ -17,10 +17,10 @@ from fasth2.errors import BadRequest, MalformedHeaders
 
 #: The hot paths; the pure twin has the same list (``_speedups.pyi`` types them).
 __all__ = [
-    "build_environ", "lone_head", "encode_response_headers", "split_authority",
-    "FrameScanner", "frame_data", "data_frames", "frame_headers",
+    "build_environ", "lone_head", "parse_plain_head", "encode_response_headers",
+    "split_authority", "FrameScanner", "frame_data", "data_frames", "frame_headers",
     "validate_request_headers", "informational_response", "declared_content_length",
-    "http1_response_head",
+    "http1_response_head", "h2_response_fields",
     "HpackDecoder", "HpackEncoder", "ReadBuffer",
 ]
 
@@ -37,16 +37,23 @@ cdef Py_ssize_t _KEYS_LIMIT = 1024
 
 # 1 for the bytes allowed in a header-name token (RFC 9110 §5.6.2), else 0.
 cdef unsigned char _TOKEN[256]
+# 1 for the bytes of a plain origin-form target (see parse_plain_head), else 0.
+cdef unsigned char _TARGET[256]
 
 
 cdef void _init_tables():
     cdef bytes allowed = (b"!#$%&'*+-.^_`|~0123456789"
                           b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+    cdef bytes target = (b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                         b"-._~!$&'()*+,;=:@/?%")
     cdef int i
     for i in range(256):
         _TOKEN[i] = 0
+        _TARGET[i] = 0
     for i in range(len(allowed)):
         _TOKEN[<unsigned char>allowed[i]] = 1
+    for i in range(len(target)):
+        _TARGET[<unsigned char>target[i]] = 1
 
 
 _init_tables()
@@ -166,6 +173,70 @@ def lone_head(bytes data):
         if p[i] == b'\r' and p[i + 1] == b'\n' and p[i + 2] == b'\r' and p[i + 3] == b'\n':
             return i == n - 4
     return False
+
+
+# The common methods, as the objects parse_plain_head returns (no copy per request).
+cdef tuple _PLAIN_METHODS = (b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"PATCH", b"OPTIONS")
+
+
+def parse_plain_head(bytes data, frozenset special):
+    """The usual HTTP/1.1 request head in one call, or None (see the twin for which
+    heads are the usual kind and what is returned)."""
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(data)
+    cdef Py_ssize_t n = PyBytes_GET_SIZE(data)
+    cdef Py_ssize_t i = 0, start, name_end, value_start, k, end = n - 2, size
+    cdef unsigned char c
+    cdef bytes method = None, candidate, target, name, value
+    cdef unsigned char *q
+    while i < n and p[i] != 32:  # the method, up to its space
+        i += 1
+    for candidate in _PLAIN_METHODS:
+        if PyBytes_GET_SIZE(candidate) == i and memcmp(PyBytes_AS_STRING(candidate), p, i) == 0:
+            method = candidate
+            break
+    if method is None or i + 1 >= n or p[i + 1] != 47:  # '/'
+        return None
+    start = i = i + 1
+    while _TARGET[p[i]]:  # (data ends in CRLF CRLF, which stops this)
+        i += 1
+    if i + 11 > n or memcmp(p + i, b" HTTP/1.1\r\n", 11) != 0:
+        return None
+    target = PyBytes_FromStringAndSize(<char *>p + start, i - start)
+    cdef list headers = [(b":method", method), (b":path", target)]
+    cdef list hosts = []
+    size = i - start
+    i += 11
+    while i < end:
+        start = i
+        while _TOKEN[p[i]]:
+            i += 1
+        if i == start or p[i] != 58:  # ':'
+            return None
+        name_end = i
+        i += 1
+        while p[i] == 32 or p[i] == 9:
+            i += 1
+        value_start = i
+        c = p[i]
+        while 32 <= c < 127 or c == 9:
+            i += 1
+            c = p[i]
+        if c != 13 or p[i + 1] != 10 or i == value_start or p[i - 1] == 32 or p[i - 1] == 9:
+            return None
+        name = PyBytes_FromStringAndSize(NULL, name_end - start)
+        q = <unsigned char *>PyBytes_AS_STRING(name)
+        for k in range(name_end - start):
+            c = p[start + k]
+            q[k] = c + 32 if 65 <= c <= 90 else c
+        if name in special:
+            return None
+        value = PyBytes_FromStringAndSize(<char *>p + value_start, i - value_start)
+        if name_end - start == 4 and memcmp(q, b"host", 4) == 0:
+            hosts.append(value)
+        headers.append((name, value))
+        size += (name_end - start) + (i - value_start) + 32
+        i += 2
+    return method, target, headers, hosts, size
 
 
 def build_environ(list headers, dict base):
@@ -808,6 +879,30 @@ def http1_response_head(list headers, list defaults, bint no_body, str version,
     out[0] = b'\r'
     out[1] = b'\n'
     return block, framing
+
+
+def h2_response_fields(list headers, list defaults):
+    """An HTTP/2 response head's fields with the defaults the app did not give, and its
+    ``priority`` values (see the twin)."""
+    cdef bint has_date = False, has_server = False
+    cdef list priorities = None
+    cdef list result
+    cdef bytes name
+    for name, value in headers:
+        if name == b"date":
+            has_date = True
+        elif name == b"server":
+            has_server = True
+        elif name == b"priority":
+            if priorities is None:
+                priorities = []
+            priorities.append(value)
+    result = list(headers)
+    for field in defaults:
+        name = field[0]
+        if not (name == b"date" and has_date or name == b"server" and has_server):
+            result.append(field)
+    return result, priorities
 
 
 cdef inline void _write_frame_header(unsigned char *target, Py_ssize_t size, unsigned char kind,

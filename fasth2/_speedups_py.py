@@ -10,11 +10,14 @@ The hot paths:
   them into the lower-cased byte pairs h2 sends, dropping HTTP/1-only headers;
 - ``split_authority``: host and port out of ``:authority`` (used by ``build_environ``);
 - ``lone_head``: is an HTTP/1.x read one whole request head of a common method;
+- ``parse_plain_head``: such a head, when it is the usual kind, parsed in one call;
 - ``validate_request_headers``: h2's inbound checks, in one pass (h2's are switched off);
 - ``informational_response`` / ``declared_content_length``: the two scans h2 makes of
   every header block it receives, for h2fast's request path;
 - ``http1_response_head``: an HTTP/1.x status line and header block from the encoded
   pairs, with the framing its body takes;
+- ``h2_response_fields``: an HTTP/2 response head's fields with the server's defaults,
+  and the app's ``priority`` fields;
 - ``frame_data``: a body slice as ready-to-send DATA frames, in one bytes object;
 - ``data_frames``: the same frames as a list of headers and memoryviews (no copy);
 - ``frame_headers``: an HPACK block as ready-to-send HEADERS + CONTINUATION frames;
@@ -37,10 +40,10 @@ from .errors import BadRequest, MalformedHeaders
 
 #: The hot paths; the compiled twin has the same list (``_speedups.pyi`` types them).
 __all__ = [
-    "build_environ", "lone_head", "encode_response_headers", "split_authority",
-    "FrameScanner", "frame_data", "data_frames", "frame_headers",
+    "build_environ", "lone_head", "parse_plain_head", "encode_response_headers",
+    "split_authority", "FrameScanner", "frame_data", "data_frames", "frame_headers",
     "validate_request_headers", "informational_response", "declared_content_length",
-    "http1_response_head",
+    "http1_response_head", "h2_response_fields",
     "HpackDecoder", "HpackEncoder", "ReadBuffer",
 ]
 
@@ -91,6 +94,62 @@ def lone_head(data: bytes) -> bool:
     (CRLF CRLF) ends it: one whole request head and nothing after it, the usual HTTP/1.1
     read, which the parser can take as it is (see h1framing.py)."""
     return data.startswith(COMMON_STARTS) and data.find(b"\r\n\r\n") == len(data) - 4
+
+
+_METHODS = frozenset((b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"PATCH", b"OPTIONS"))
+# An origin-form target's characters (RFC 3986 pchar, "/", "?" and "%"): no "#", no
+# spaces or controls, nothing beyond ASCII.
+_TARGET_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+                          b"-._~!$&'()*+,;=:@/?%")
+_NAME_BYTES = frozenset(b"!#$%&'*+-.^_`|~0123456789"
+                        b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def parse_plain_head(data: bytes, special: frozenset) -> tuple | None:
+    """The usual HTTP/1.1 request head, parsed in one call instead of a parser callback
+    per piece; None for anything else, which the full parser (httptools) then takes.
+
+    ``data`` is one whole head and nothing more (``lone_head`` said so). It is the usual
+    kind when: its method is one of the common ones; its target starts with "/" and
+    holds only the characters of ``_TARGET_BYTES``; its version is HTTP/1.1; each field
+    line is a token name, a colon, optional spaces or tabs, then a non-empty value of
+    visible ASCII with inner spaces or tabs (none at its end); and no field is named in
+    ``special`` (lower-case names). Every head that passes, httptools parses the same
+    way (tests/test_speedups.py holds the two together).
+
+    Returns (method, target, headers, hosts, size): ``headers`` h2-style,
+    ``[(b":method", method), (b":path", target), (name, value), ...]`` with the names
+    lower-cased; ``hosts`` the Host values; ``size`` the bytes that count against
+    max_header_list_size (the target, and each field's name and value plus 32).
+    """
+    line_end = data.find(b"\r\n")
+    method, space, rest = data[:line_end].partition(b" ")
+    target, space2, version = rest.partition(b" ")
+    if (not space or not space2 or method not in _METHODS or version != b"HTTP/1.1"
+            or target[:1] != b"/" or not _TARGET_BYTES.issuperset(target)):
+        return None
+    headers = [(b":method", method), (b":path", target)]
+    hosts = []
+    size = len(target)
+    position = line_end + 2
+    end = len(data) - 2  # (the blank line's CRLF)
+    while position < end:
+        line_end = data.index(b"\r\n", position)
+        name, colon, value = data[position:line_end].partition(b":")
+        value = value.lstrip(b" \t")
+        if (not colon or not name or not _NAME_BYTES.issuperset(name) or not value
+                or value[-1:] in (b" ", b"\t")
+                or any(not (32 <= byte < 127 or byte == 9) for byte in value)):
+            return None
+        name = name.lower()
+        if name in special:
+            return None
+        if name == b"host":
+            hosts.append(value)
+        headers.append((name, value))
+        size += len(name) + len(value) + 32
+        position = line_end + 2
+    return method, target, headers, hosts, size
 
 
 def build_environ(headers: list, base: dict) -> dict:
@@ -610,6 +669,26 @@ def http1_response_head(headers: list, defaults: list, no_body: bool, version: s
     elif version == "1.0":
         lines.append(b"connection: keep-alive")
     return b"\r\n".join(lines) + b"\r\n\r\n", framing
+
+
+def h2_response_fields(headers: list, defaults: list) -> tuple[list, list | None]:
+    """An HTTP/2 response head: ``headers`` (encode_response_headers' pairs) followed by
+    those of ``defaults`` (Date, Server) the app did not give, as a new list; and the
+    values of the app's ``priority`` fields (RFC 9218 §5) in order, None if none."""
+    has_date = has_server = False
+    priorities = None
+    for name, value in headers:
+        if name == b"date":
+            has_date = True
+        elif name == b"server":
+            has_server = True
+        elif name == b"priority":
+            if priorities is None:
+                priorities = []
+            priorities.append(value)
+    return headers + [field for field in defaults
+                      if not (field[0] == b"date" and has_date
+                              or field[0] == b"server" and has_server)], priorities
 
 
 def _check_request_pseudo_headers(seen: set, method) -> None:

@@ -27,7 +27,8 @@ from .files import send_with_sendfile
 from .h1checks import check_head, host_is_valid, origin_form
 from .h1framing import RequestFraming, UpgradeRequested
 from .limits import DRAIN_BYTES, DRAIN_SECONDS, LINGER_SECONDS, declared_too_large
-from .speedups import FRAMING_CHUNKED, FRAMING_CLOSE, http1_response_head, lone_head
+from .speedups import (FRAMING_CHUNKED, FRAMING_CLOSE, http1_response_head, lone_head,
+                       parse_plain_head)
 
 if TYPE_CHECKING:
     from .server import Server
@@ -331,8 +332,12 @@ class H1Protocol(asyncio.Protocol):
             return
         try:
             framing = self.framing
-            if framing.idle and lone_head(data):
-                self.parser.feed_data(data)  # the usual read: one whole head, nothing more
+            if framing.idle and lone_head(data):  # the usual read: one head, nothing more
+                head = parse_plain_head(data, _FIELDS_WE_USE)
+                if head is not None and head[4] <= self.config.max_header_list_size:
+                    self._plain_head(*head)  # of the usual kind too: no parser callbacks
+                else:
+                    self.parser.feed_data(data)
             elif framing.take(data) and not self._request_started:
                 self._request_started = self._last_activity  # for header_timeout (408)
         except BadRequest as exc:
@@ -415,7 +420,25 @@ class H1Protocol(asyncio.Protocol):
             method = parser.get_method()
         else:  # a method llhttp was shown a stand-in for
             self.framing.method = None
-        version = parser.get_http_version()
+        self._head_complete(method, parser.get_http_version(), parser)
+
+    def _plain_head(self, method: bytes, url: bytes, headers: list, hosts: list,
+                    size: int) -> None:
+        """A whole head of the usual kind, parsed by ``parse_plain_head``: what the
+        parser's callbacks would do with it, from on_message_begin to on_message_complete
+        (it has no body, and no field that needs more than Host)."""
+        self._reset_request()
+        self._url = url
+        self._headers = headers
+        self._hosts = hosts
+        self._header_bytes = size
+        self._head_complete(method, "1.1", None)
+        if not self.closed:
+            self._drop_left = None
+
+    def _head_complete(self, method: bytes, version: str, parser) -> None:
+        """The request head is in (``parser``: httptools' parser that read it, None
+        for a plain head, which keeps the connection open and asks for no upgrade)."""
         headers = self._headers
         headers[0] = (b":method", method)
         self._request_started = 0.0
@@ -460,9 +483,9 @@ class H1Protocol(asyncio.Protocol):
         limit = self.config.max_requests_per_connection
         if limit and self._count >= limit:
             self.closing = True  # this response says "connection: close"
+        keep_alive = parser is None or parser.should_keep_alive()
         response = H1Response(self, self._count, headers, version, method == b"HEAD",
-                              parser.should_keep_alive() and not self.closing,
-                              expect_continue, te_trailers)
+                              keep_alive and not self.closing, expect_continue, te_trailers)
         if has_body:  # (a request without one ended with its head: nothing to receive)
             self._receiving = response
         self.streams[response.stream_id] = response

@@ -44,6 +44,7 @@ def warn_if_slow(log) -> None:
 
 build_environ = implementation.build_environ
 lone_head = implementation.lone_head
+parse_plain_head = implementation.parse_plain_head
 encode_response_headers = implementation.encode_response_headers
 split_authority = implementation.split_authority
 FrameScanner = implementation.FrameScanner
@@ -54,6 +55,7 @@ validate_request_headers = implementation.validate_request_headers
 informational_response = implementation.informational_response
 declared_content_length = implementation.declared_content_length
 http1_response_head = implementation.http1_response_head
+h2_response_fields = implementation.h2_response_fields
 FRAMING_CHUNKED = implementation.FRAMING_CHUNKED
 FRAMING_CLOSE = implementation.FRAMING_CLOSE
 HpackDecoder = implementation.HpackDecoder

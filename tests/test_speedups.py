@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 
+import httptools
 import pytest
 from h2.config import H2Configuration
 from h2.exceptions import ProtocolError
@@ -393,6 +394,141 @@ def test_http1_head_twins_agree(status, fields, defaults, no_body, version, keep
         except ValueError as exc:  # a status that is not a number
             results.append(type(exc))
     assert results[0] == results[1]
+
+
+# -- parse_plain_head: the one-call parse of the usual HTTP/1.1 head ----------------------
+
+SPECIAL = frozenset((b"content-length", b"transfer-encoding", b"connection", b"expect",
+                     b"upgrade", b"http2-settings", b"te"))
+
+
+class HeadCollector:
+    """What httptools' callbacks say of one request head."""
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.headers: list = []
+        self.complete = False
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self.headers.append((name.lower(), value))
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
+def httptools_reading(data: bytes):
+    """(method, target, headers, keep-alive) as httptools parses ``data``, or None if
+    it refuses it or takes it for anything but one whole plain HTTP/1.1 request."""
+    collector = HeadCollector()
+    parser = httptools.HttpRequestParser(collector)
+    try:
+        parser.feed_data(data)
+    except httptools.HttpParserError:
+        return None
+    if not collector.complete or parser.get_http_version() != "1.1" or parser.should_upgrade():
+        return None
+    return (parser.get_method(), collector.url, collector.headers, parser.should_keep_alive())
+
+
+USUAL_HEADS = [
+    b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n",
+    b"GET /search?q=a+b&x=%20 HTTP/1.1\r\nHost: 127.0.0.1:8000\r\nUser-Agent: h2load "
+    b"nghttp2/1.52.0\r\nAccept: */*\r\n\r\n",
+    b"HEAD /a/b.css HTTP/1.1\r\nHost: a\r\nAccept-Encoding: gzip, deflate, br\r\n"
+    b"Cookie: a=1; b=2\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64)\r\n"
+    b"Accept-Language: en-US,en;q=0.5\r\nIf-None-Match: \"abc\"\r\n\r\n",
+    b"DELETE /x HTTP/1.1\r\nhost:\ta\r\nX-Spaced:  v  w\r\n\r\n",
+]
+
+
+@pytest.mark.parametrize("data", USUAL_HEADS)
+def test_plain_heads_parse_as_httptools_reads_them(impl, data):
+    """The usual heads take the one-call path, and it reads them as httptools does."""
+    head = impl.parse_plain_head(data, SPECIAL)
+    assert head is not None
+    method, target, headers, hosts, size = head
+    assert httptools_reading(data) == (method, target, headers[2:], True)
+    assert headers[:2] == [(b":method", method), (b":path", target)]
+    assert hosts == [value for name, value in headers if name == b"host"]
+    assert size == len(target) + sum(len(n) + len(v) + 32 for n, v in headers[2:])
+
+
+@pytest.mark.parametrize("data", [
+    b"GET / HTTP/1.0\r\nHost: a\r\n\r\n",  # another version
+    b"GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n",  # absolute form
+    b"GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n",  # a fragment
+    b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\n",  # a field we act on
+    b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    b"GET / HTTP/1.1\r\nHost : a\r\n\r\n",  # space before the colon
+    b"GET / HTTP/1.1\r\nX: \xe9\r\n\r\n",  # beyond ASCII
+    b"GET / HTTP/1.1\r\nX:\r\n\r\n",  # empty value
+    b"GET / HTTP/1.1\r\nX: a \r\n\r\n",  # trailing space
+    b"BREW / HTTP/1.1\r\nHost: a\r\n\r\n",  # an uncommon method
+])
+def test_other_heads_go_to_the_parser(impl, data):
+    assert impl.parse_plain_head(data, SPECIAL) is None
+
+
+# Text mostly of what plain heads hold, or with any of the awkward bytes mixed in.
+plain_pieces = st.sampled_from([b"a", b"Z", b"9", b"-", b"/", b"?", b"%", b" ", b"\t", b":",
+                                b'"', b"@", b"(", b",", b";", b"=", b"*", b"."])
+awkward_pieces = plain_pieces | st.sampled_from([b"#", b"\x00", b"\x7f", b"\x80", b"\xff",
+                                                 b"<", b"{", b"\\", b"\r", b"\n", b"\x0b"])
+head_text = (st.lists(plain_pieces, max_size=6).map(b"".join)
+             | st.lists(awkward_pieces, max_size=6).map(b"".join))
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.sampled_from([b"GET", b"POST", b"HEAD", b"PATCH"])
+       | st.sampled_from([b"get", b"GETS", b"BREW"]),
+       head_text, st.just(b" HTTP/1.1")
+       | st.sampled_from([b" HTTP/1.0", b" HTTP/1.2", b"  HTTP/1.1", b" http/1.1", b"HTTP/1.1"]),
+       st.lists(st.tuples(st.sampled_from([b"Host", b"x-A", b"Accept", b"ETag"])
+                          | st.sampled_from([b"Content-Length", b"te", b""]) | head_text,
+                          st.sampled_from([b":", b": ", b":\t", b":  "]) | st.just(b" :"),
+                          head_text), max_size=4))
+def test_plain_heads_are_read_as_httptools_reads_them(method, target, version, fields):
+    """Whatever the one-call parse accepts, httptools accepts and reads the same way
+    (it keeps the connection open and asks for no upgrade); the twins agree."""
+    data = (method + b" /" + target + version + b"\r\n"
+            + b"".join(name + colon + value + b"\r\n" for name, colon, value in fields) + b"\r\n")
+    if not _speedups_py.lone_head(data):
+        return
+    head = _speedups_py.parse_plain_head(data, SPECIAL)
+    if compiled is not None:
+        assert compiled.parse_plain_head(data, SPECIAL) == head
+    if head is not None:
+        method, target, headers, _, _ = head
+        assert httptools_reading(data) == (method, target, headers[2:], True), data
+
+
+# -- h2_response_fields ------------------------------------------------------------------
+
+def test_h2_fields_add_the_missing_defaults(impl):
+    headers = [(b":status", b"200"), (b"server", b"mine"), (b"priority", b"u=1"),
+               (b"priority", b"i")]
+    fields, priorities = impl.h2_response_fields(headers, DEFAULTS)
+    assert fields == headers + [DEFAULTS[0]]
+    assert priorities == [b"u=1", b"i"]
+    assert impl.h2_response_fields([(b":status", b"204")], DEFAULTS) == \
+        ([(b":status", b"204")] + DEFAULTS, None)
+    assert fields is not headers and len(headers) == 4  # a new list: the app's is untouched
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([b"date", b"server", b"priority", b"x-a"])
+                          | field_bytes, field_bytes), max_size=6),
+       st.lists(st.tuples(st.sampled_from([b"date", b"server", b"via"]), field_bytes), max_size=3))
+def test_h2_fields_twins_agree(fields, defaults):
+    if compiled is None:
+        pytest.skip("compiled twin not built")
+    headers = [(b":status", b"200")] + fields
+    assert compiled.h2_response_fields(headers, defaults) == \
+        _speedups_py.h2_response_fields(headers, defaults)
 
 
 # -- frame_data -----------------------------------------------------------------------
