@@ -41,6 +41,11 @@ _ASTERISK_REFUSED = encode_response_headers("400 Bad Request", [
     ("content-type", "text/plain"), ("content-length", str(len(_ASTERISK_REFUSED_BODY)))])
 
 
+#: The environ keys the gateway sets for each request, whatever the request.
+_PER_REQUEST_KEYS = ("wsgi.input", "fasth2.request_trailers", "wsgi.early_hints",
+                     "fasth2.send_trailers", "gunicorn.http2.send_trailers")
+
+
 def base_environ(connection, multiprocess: bool = False) -> dict:
     """The environ keys that are the same for every request on one connection
     (``connection``: its exchange.ConnectionInfo)."""
@@ -63,6 +68,10 @@ def base_environ(connection, multiprocess: bool = False) -> dict:
         "SCRIPT_NAME": "",
         "PATH_INFO": "",
         "QUERY_STRING": "",
+        # Set for every request (gateway.run, run_app); here only so that the base holds
+        # more keys than a dict of 21 can, and each request's copy has room for its
+        # HTTP_* keys without growing (a dict grows by rebuilding its whole table).
+        **dict.fromkeys(_PER_REQUEST_KEYS),
     }
     if tls:
         environ.update(client_certificate_environ(connection.ssl_object))
