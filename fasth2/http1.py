@@ -298,13 +298,17 @@ class H1Protocol(asyncio.Protocol):
         self.framing.feed = parser.feed_data
         return parser
 
-    def _reset_request(self) -> None:
-        self._url = b""
+    def _reset_request(self, url: bytes = b"", headers: list | None = None,
+                       hosts: list | None = None, size: int = 0) -> None:
+        """A new request head begins (the parser's callbacks fill it in), or came whole
+        (``url``, ``headers``, ``hosts``, ``size``: see parse_plain_head)."""
+        self._url = url
         # h2-style list for build_environ; the pseudo-headers are filled in at the end.
-        self._headers: list[tuple[bytes, bytes]] = [(b":method", b""), (b":path", b"")]
+        self._headers: list[tuple[bytes, bytes]] = [(b":method", b""), (b":path", b"")] \
+            if headers is None else headers
         self._fields: dict[bytes, bytes] = {}  # the headers this module acts on
-        self._hosts: list[bytes] = []  # the values of its Host fields
-        self._header_bytes = 0
+        self._hosts: list[bytes] = [] if hosts is None else hosts  # its Host fields' values
+        self._header_bytes = size
         self._upgrade: tuple[bytes, list, int] | None = None  # settings, headers, body length
         self._replay: bytes | None = None  # an upgrade request's head, to parse again plain
 
@@ -427,11 +431,7 @@ class H1Protocol(asyncio.Protocol):
         """A whole head of the usual kind, parsed by ``parse_plain_head``: what the
         parser's callbacks would do with it, from on_message_begin to on_message_complete
         (it has no body, and no field that needs more than Host)."""
-        self._reset_request()
-        self._url = url
-        self._headers = headers
-        self._hosts = hosts
-        self._header_bytes = size
+        self._reset_request(url, headers, hosts, size)
         self._head_complete(method, "1.1", None)
         if not self.closed:
             self._drop_left = None
