@@ -103,6 +103,7 @@ _TARGET_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
                           b"-._~!$&'()*+,;=:@/?%")
 _NAME_BYTES = frozenset(b"!#$%&'*+-.^_`|~0123456789"
                         b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_VALUE_BYTES = bytes(range(32, 127)) + b"\t"  # visible ASCII, space and tab
 
 
 def parse_plain_head(data: bytes, special: frozenset) -> tuple | None:
@@ -138,9 +139,8 @@ def parse_plain_head(data: bytes, special: frozenset) -> tuple | None:
         name, colon, value = data[position:line_end].partition(b":")
         value = value.lstrip(b" \t")
         if (not colon or not name or not _NAME_BYTES.issuperset(name) or not value
-                or value[-1:] in (b" ", b"\t")
-                or any(not (32 <= byte < 127 or byte == 9) for byte in value)):
-            return None
+                or value[-1:] in (b" ", b"\t") or value.translate(None, _VALUE_BYTES)):
+            return None  # (translate: what is left once every allowed byte is deleted)
         name = name.lower()
         if name in special:
             return None
