@@ -528,16 +528,13 @@ cdef class HpackEncoder:
                         self._encode_one(&out, <bytes>name, <bytes>value, False, huffman)
                         continue
                     sensitive = False
-                    plain = False
                 elif type(header) is tuple:
                     sensitive = len(<tuple>header) > 2 and header[2]
-                    plain = False
                 elif isinstance(header, HeaderTuple):
                     sensitive = not header.indexable
-                    plain = False
                 else:
                     sensitive = len(header) > 2 and header[2]
-                    plain = False
+                plain = False  # (only pairs of bytes make a block the repeat cache keeps)
                 self._encode_one(&out, _as_bytes(header[0]), _as_bytes(header[1]), sensitive,
                                  huffman)
             block = PyBytes_FromStringAndSize(<char *>out.data, out.length)
