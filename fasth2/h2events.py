@@ -134,7 +134,7 @@ class H2EventHandlers:
         """END_STREAM: the body is complete; a reader waiting for more gets EOF."""
         stream = self.streams.get(event.stream_id)
         if stream is not None:
-            stream.exchange.body.end()  # (Exchange.request_end, a call shorter)
+            stream.exchange.request_end()
         else:
             self.stop_draining(event.stream_id)
 

@@ -163,11 +163,8 @@ class Stream:
                              protocol.pieces if size >= ZERO_COPY_MIN else None)
         self._app_done = True
         self._pending.popleft()
-        protocol.server.response_memory.release(protocol, size)  # (protocol.release)
-        exchange = self.exchange
-        exchange.bytes_sent += size  # (what exchange.delivered does, a call shorter)
-        if exchange.on_drained is not None:
-            exchange.on_drained(size)
+        protocol.release(size)
+        self.exchange.delivered(size)
         protocol.queued(size)  # (which flushes soon, or now)
         self._finish()
         return True
