@@ -303,9 +303,33 @@ def build_environ(list headers, dict base):
         environ["HTTP_HOST"] = authority
     host = environ.get("HTTP_HOST")
     if host:
-        environ["SERVER_NAME"], environ["SERVER_PORT"] = _split_authority(
-            host, environ["wsgi.url_scheme"])
+        environ["SERVER_NAME"], environ["SERVER_PORT"] = _split_remembered(
+            <str>host, environ["wsgi.url_scheme"])
     return environ
+
+
+# The last authority split, with its scheme and its parts, as one tuple (read once, so
+# that another thread's replacement can never pair one host with another's parts).
+# A connection's requests name the same Host over and over.
+cdef tuple _last_split = (None, None, None)
+
+
+cdef tuple _split_remembered(str authority, object scheme):
+    global _last_split
+    cdef tuple last = _last_split
+    if scheme is last[1] and authority == last[0]:
+        return <tuple>last[2]
+    parts = _split_authority(authority, scheme)
+    _last_split = (authority, scheme, parts)
+    return parts
+
+
+def any_key_in(tuple keys, dict mapping):
+    """True if one of ``keys`` is in ``mapping`` (see the twin)."""
+    for key in keys:
+        if key in mapping:
+            return True
+    return False
 
 
 cdef void _check_name(bytes name) except *:
@@ -823,21 +847,52 @@ cdef inline char *_put_field(char *target, bytes name, bytes value) noexcept:
     return target + 2
 
 
+# Reason phrases by status code, for an index instead of a dict lookup of an int.
+cdef list _REASON_BY_CODE = [_REASONS.get(code, b"Unknown") for code in range(600)]
+
+
+cdef inline tuple _as_pair(object item):
+    """A header as a tuple (the usual case, as it is), unpacked as ``a, b = item`` is."""
+    if type(item) is tuple:
+        return <tuple>item
+    name, value = item
+    return (name, value)
+
+
+cdef inline bint _three_digits(bytes status):
+    cdef const unsigned char *s = <const unsigned char *>PyBytes_AS_STRING(status)
+    return (PyBytes_GET_SIZE(status) == 3 and b'0' <= s[0] <= b'9' and b'0' <= s[1] <= b'9'
+            and b'0' <= s[2] <= b'9')
+
+
+cdef inline bint _default_wanted(bytes name, bint has_date, bint has_server):
+    return not (has_date and name == b"date" or has_server and name == b"server")
+
+
 def http1_response_head(list headers, list defaults, bint no_body, str version,
                         bint keep_alive):
     """An HTTP/1.x response head and its body's framing (see the twin). Measured once,
     then copied into one bytes object: no concatenation per field."""
-    cdef bytes status = headers[0][1], reason, name, value, tail = b""
-    cdef int code = int(status)
+    cdef bytes status = _as_pair(headers[0])[1], reason, name, value, tail = b""
+    cdef int code = 0
     cdef bint has_length = False, has_date = False, has_server = False
     cdef int framing = 0
     cdef Py_ssize_t i, count = len(headers), size
-    cdef list given = []
+    cdef tuple pair
     cdef char *out
-    reason = _REASONS.get(code, b"Unknown")
+    if _three_digits(status):  # (read in place: int() and a dict lookup cost 1,000)
+        code = (PyBytes_AS_STRING(status)[0] - 48) * 100 + \
+            (PyBytes_AS_STRING(status)[1] - 48) * 10 + (PyBytes_AS_STRING(status)[2] - 48)
+        reason = <bytes>_REASON_BY_CODE[code] if code < 600 else b"Unknown"
+    else:  # as the twin reads it
+        number = int(status)
+        reason = _REASONS.get(number, b"Unknown")
+        code = number if number == 204 or number == 304 else 0
     size = 9 + PyBytes_GET_SIZE(status) + 1 + PyBytes_GET_SIZE(reason) + 2
     for i in range(1, count):
-        name, value = headers[i]
+        pair = _as_pair(headers[i])
+        name = pair[0]
+        value = pair[1]
         if name == b"content-length":
             has_length = True
         elif name == b"date":
@@ -845,9 +900,11 @@ def http1_response_head(list headers, list defaults, bint no_body, str version,
         elif name == b"server":
             has_server = True
         size += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4
-    for name, value in defaults:
-        if not (name == b"date" and has_date or name == b"server" and has_server):
-            given.append((name, value))
+    for item in defaults:
+        pair = _as_pair(item)
+        name = pair[0]
+        value = pair[1]
+        if _default_wanted(name, has_date, has_server):
             size += PyBytes_GET_SIZE(name) + PyBytes_GET_SIZE(value) + 4
     if not (no_body or code == 204 or code == 304 or has_length):
         if version == "1.1":
@@ -857,9 +914,10 @@ def http1_response_head(list headers, list defaults, bint no_body, str version,
             framing = 2
             keep_alive = False
     if not keep_alive:
-        tail += b"connection: close\r\n"
+        tail = b"transfer-encoding: chunked\r\nconnection: close\r\n" if framing == 1 \
+            else b"connection: close\r\n"
     elif version == "1.0":
-        tail += b"connection: keep-alive\r\n"
+        tail = b"connection: keep-alive\r\n"
     size += PyBytes_GET_SIZE(tail) + 2
     cdef bytes block = PyBytes_FromStringAndSize(NULL, size)
     out = PyBytes_AS_STRING(block)
@@ -871,10 +929,12 @@ def http1_response_head(list headers, list defaults, bint no_body, str version,
     out[1] = b'\n'
     out += 2
     for i in range(1, count):
-        name, value = headers[i]
-        out = _put_field(out, name, value)
-    for name, value in given:
-        out = _put_field(out, name, value)
+        pair = _as_pair(headers[i])
+        out = _put_field(out, <bytes>pair[0], <bytes>pair[1])
+    for item in defaults:
+        pair = _as_pair(item)
+        if _default_wanted(<bytes>pair[0], has_date, has_server):
+            out = _put_field(out, <bytes>pair[0], <bytes>pair[1])
     out = _put(out, tail)
     out[0] = b'\r'
     out[1] = b'\n'

@@ -89,6 +89,16 @@ def split_authority(authority: str, scheme: str) -> tuple[str, str]:
 COMMON_STARTS = (b"GET ", b"POST ", b"HEAD ", b"PUT ", b"DELETE ", b"PATCH ", b"OPTIONS ")
 
 
+def any_key_in(keys: tuple, mapping: dict) -> bool:
+    """True if one of ``keys`` is in ``mapping``: a few lookups of keys whose hashes
+    are cached, where ``mapping.keys().isdisjoint(...)`` cost an H1 request 4 % of its
+    instructions (a view, an iterator and a generic ``in`` per key)."""
+    for key in keys:
+        if key in mapping:
+            return True
+    return False
+
+
 def lone_head(data: bytes) -> bool:
     """True if ``data`` starts with a COMMON_STARTS method and its first blank line
     (CRLF CRLF) ends it: one whole request head and nothing after it, the usual HTTP/1.1

@@ -22,7 +22,7 @@ from .events import Response
 from .handoff import ThreadHandOff, call_on_loop
 from .limits import declared_too_large
 from .proxy import FORWARDING_KEYS, apply_forwarding, apply_root_path
-from .speedups import build_environ, encode_response_headers
+from .speedups import any_key_in, build_environ, encode_response_headers
 from .threadpool import ThreadShare
 from .wsgi import base_environ, run_app
 
@@ -105,7 +105,7 @@ class WSGIConnection(ThreadShare):
                 or "HTTP/" + exchange.http_version
         environ["wsgi.input"] = body
         environ["fasth2.request_trailers"] = body.trailers
-        if self._forwarding is not None and not environ.keys().isdisjoint(FORWARDING_KEYS):
+        if self._forwarding is not None and any_key_in(FORWARDING_KEYS, environ):
             exchange.forwarded_for = apply_forwarding(environ, self._forwarding)
         if self._root_path:
             apply_root_path(environ, self._root_path)

@@ -157,8 +157,8 @@ def _is_address(text: str) -> bool:
 
 
 #: The environ keys that make a trusted peer's request worth a look.
-FORWARDING_KEYS = frozenset(("HTTP_FORWARDED", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO",
-                             "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PORT"))
+FORWARDING_KEYS = ("HTTP_FORWARDED", "HTTP_X_FORWARDED_FOR", "HTTP_X_FORWARDED_PROTO",
+                   "HTTP_X_FORWARDED_HOST", "HTTP_X_FORWARDED_PORT")
 
 
 def _picked(environ: dict, key: str, index: int, hops: int) -> str | None:

@@ -86,6 +86,32 @@ def test_split_authority(impl, authority, scheme, expected):
     assert impl.split_authority(authority, scheme) == expected
 
 
+def test_environ_server_name_follows_each_requests_host_and_scheme(impl):
+    """The compiled build remembers the last Host it split: a repeat, another Host, the
+    same Host under another scheme (a new str each time, as a request's is) all come out
+    right."""
+    seen = []
+    for host, scheme in [("a.example:81", "http"), ("a.example:81", "http"),
+                         ("a.example", "http"), ("a.example", "https"),
+                         ("b.example:82", "https"), ("a.example", "http")]:
+        base = dict(BASE, **{"wsgi.url_scheme": "".join(scheme)})  # (a new str)
+        environ = impl.build_environ([(b":method", b"GET"), (b":path", b"/"),
+                                      (b"host", host.encode())], base)
+        seen.append((environ["SERVER_NAME"], environ["SERVER_PORT"]))
+    assert seen == [("a.example", "81"), ("a.example", "81"), ("a.example", "80"),
+                    ("a.example", "443"), ("b.example", "82"), ("a.example", "80")]
+
+
+@pytest.mark.parametrize("keys, mapping, expected", [
+    (("HTTP_FORWARDED", "HTTP_X_FORWARDED_FOR"), {"HTTP_X_FORWARDED_FOR": "1.2.3.4"}, True),
+    (("HTTP_FORWARDED", "HTTP_X_FORWARDED_FOR"), {"HTTP_HOST": "a", "PATH_INFO": "/"}, False),
+    ((), {"a": 1}, False),
+    (("a",), {}, False),
+])
+def test_any_key_in(impl, keys, mapping, expected):
+    assert impl.any_key_in(keys, mapping) is expected
+
+
 # -- encode_response_headers ----------------------------------------------------------
 
 def test_response_headers_lowercased_and_hop_by_hop_dropped(impl):
@@ -377,7 +403,8 @@ field_bytes = st.binary(max_size=12)
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.sampled_from([b"200", b"204", b"304", b"404", b"599", b"103", b"20x", b""]),
+@given(st.sampled_from([b"200", b"204", b"304", b"404", b"599", b"103", b"20x", b"", b"099",
+                        b"600", b"999", b"-1", b" 204", b"3_04", b"9" * 25]),
        st.lists(st.tuples(st.sampled_from([b"content-length", b"date", b"server", b"x-a"])
                           | field_bytes, field_bytes), max_size=6),
        st.lists(st.tuples(st.sampled_from([b"date", b"server", b"via"]), field_bytes), max_size=3),
