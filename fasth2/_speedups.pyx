@@ -9,6 +9,7 @@ are created only for the results.
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_FillInfo
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
+from cpython.dict cimport PyDict_Size
 from libc.string cimport memcmp, memcpy, memset
 from http import HTTPStatus
 from urllib.parse import unquote_to_bytes
@@ -179,6 +180,44 @@ def lone_head(bytes data):
 cdef tuple _PLAIN_METHODS = (b"GET", b"POST", b"HEAD", b"PUT", b"DELETE", b"PATCH", b"OPTIONS")
 
 
+# Field names lately seen, lower-cased, in a small table indexed by length and first and
+# last letters. The same few names come in every request; reusing the object saves its
+# allocation, and its cached hash saves hashing it again in each lookup that follows.
+cdef enum:
+    _NAME_SLOTS = 128
+    _NAME_CACHED_MAX = 40  # longer names are made afresh each time
+cdef list _recent_names = [None] * _NAME_SLOTS
+
+
+cdef inline unsigned char _lower(unsigned char c) noexcept:
+    return c + 32 if 65 <= c <= 90 else c
+
+
+cdef bytes _field_name(const unsigned char *p, Py_ssize_t n):
+    """The lower-cased field name ``p[:n]``: a recent equal object, or a new one."""
+    cdef Py_ssize_t k, slot = 0
+    cdef bytes name
+    cdef const unsigned char *known
+    cdef unsigned char *q
+    if 0 < n <= _NAME_CACHED_MAX:
+        slot = (n * 7 + _lower(p[0]) * 3 + _lower(p[n - 1])) % _NAME_SLOTS
+        cached = _recent_names[slot]
+        if cached is not None and PyBytes_GET_SIZE(<bytes>cached) == n:
+            known = <const unsigned char *>PyBytes_AS_STRING(<bytes>cached)
+            for k in range(n):
+                if _lower(p[k]) != known[k]:
+                    break
+            else:
+                return <bytes>cached
+    name = PyBytes_FromStringAndSize(NULL, n)
+    q = <unsigned char *>PyBytes_AS_STRING(name)
+    for k in range(n):
+        q[k] = _lower(p[k])
+    if 0 < n <= _NAME_CACHED_MAX:
+        _recent_names[slot] = name
+    return name
+
+
 def parse_plain_head(bytes data, frozenset special):
     """The usual HTTP/1.1 request head in one call, or None (see the twin for which
     heads are the usual kind and what is returned)."""
@@ -223,11 +262,8 @@ def parse_plain_head(bytes data, frozenset special):
             c = p[i]
         if c != 13 or p[i + 1] != 10 or i == value_start or p[i - 1] == 32 or p[i - 1] == 9:
             return None
-        name = PyBytes_FromStringAndSize(NULL, name_end - start)
+        name = _field_name(p + start, name_end - start)
         q = <unsigned char *>PyBytes_AS_STRING(name)
-        for k in range(name_end - start):
-            c = p[start + k]
-            q[k] = c + 32 if 65 <= c <= 90 else c
         if name in special:
             return None
         value = PyBytes_FromStringAndSize(<char *>p + value_start, i - value_start)
@@ -250,7 +286,7 @@ def build_environ(list headers, dict base):
     cdef str key, text
     cdef object previous
     cdef object pair
-    cdef Py_ssize_t cut
+    cdef Py_ssize_t cut, count
     for pair in headers:
         if type(pair) is tuple:
             name = <bytes>(<tuple>pair)[0]
@@ -292,9 +328,12 @@ def build_environ(list headers, dict base):
                 if len(_KEYS) < _KEYS_LIMIT:
                     _KEYS[name] = key
         text = value.decode("latin-1")
-        previous = environ.get(key)
-        if previous is None:
-            environ[key] = text
+        # One lookup where get and set took two; the size says whether it was new (an
+        # identity test would not: a one-letter value decodes to a shared object).
+        count = PyDict_Size(environ)
+        previous = environ.setdefault(key, text)
+        if PyDict_Size(environ) != count:
+            pass
         elif key == "HTTP_COOKIE":
             environ[key] = <str>previous + "; " + text
         else:

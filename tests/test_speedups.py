@@ -86,6 +86,16 @@ def test_split_authority(impl, authority, scheme, expected):
     assert impl.split_authority(authority, scheme) == expected
 
 
+def test_environ_joins_repeated_fields_of_one_letter_and_empty_values(impl):
+    """A one-letter value decodes to a shared str object: the second of two equal ones
+    is still joined to the first, not taken for the first itself."""
+    environ = impl.build_environ([(b":method", b"GET"), (b":path", b"/"), (b"x-a", b"1"),
+                                  (b"x-a", b"1"), (b"x-b", b""), (b"x-b", b""),
+                                  (b"cookie", b"a"), (b"cookie", b"a")], dict(BASE))
+    assert (environ["HTTP_X_A"], environ["HTTP_X_B"], environ["HTTP_COOKIE"]) == \
+        ("1, 1", ", ", "a; a")
+
+
 def test_environ_server_name_follows_each_requests_host_and_scheme(impl):
     """The compiled build remembers the last Host it split: a repeat, another Host, the
     same Host under another scheme (a new str each time, as a request's is) all come out
