@@ -415,6 +415,19 @@ def send_data(conn: H2Connection, stream_id: int, data: bytes, start: int, lengt
                               end_stream))
 
 
+def send_window(conn: H2Connection, stream_id: int) -> int:
+    """h2's ``local_flow_control_window(stream_id)``: the body bytes the windows let us
+    send now, read directly (h2's goes through a lookup method and ``min()``, which
+    with its argument parsing cost 2,000 instructions a response). A stream h2 no
+    longer has goes to h2's method, which raises as it always did."""
+    stream = conn.streams.get(stream_id)
+    if stream is None:
+        return conn.local_flow_control_window(stream_id)
+    connection_window = conn.outbound_flow_control_window
+    stream_window = stream.outbound_flow_control_window
+    return connection_window if connection_window < stream_window else stream_window
+
+
 def send_response(conn: H2Connection, stream_id: int, headers: list, data: bytes,
                   length: int, pieces: list | None = None) -> None:
     """A whole response: ``send_headers(headers)`` and then ``send_data`` of

@@ -156,7 +156,7 @@ class Stream:
             return False
         conn = protocol.conn
         sid = self.stream_id
-        if size > conn.local_flow_control_window(sid):
+        if size > h2fast.send_window(conn, sid):
             return False
         # What send_headers and _queue_data's last DATA would do, in fewer calls.
         h2fast.send_response(conn, sid, headers, data, size,
@@ -214,7 +214,7 @@ class Stream:
                     return CONNECTION_BLOCKED
                 if allowance is not None and allowance <= 0:
                     return YIELD
-                window = conn.local_flow_control_window(sid)
+                window = h2fast.send_window(conn, sid)
                 chunk = pending[0]
                 start = self._offset
                 if window <= 0:

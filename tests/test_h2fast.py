@@ -152,6 +152,36 @@ def test_send_data_on_closed_stream_raises_like_h2():
         h2fast.send_data(conn, 9, b"y", 0, 1, False)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 140_000), st.integers(0, 140_000), st.integers(0, 1 << 16),
+       st.integers(0, 70_000))
+def test_send_window_is_h2s_local_flow_control_window(stream_window, grant, sent, stream_grant):
+    """Whichever window is smaller (the stream's, from SETTINGS and its WINDOW_UPDATEs,
+    or the connection's, 65,535 and its WINDOW_UPDATEs), after data sent, reads the
+    same; a stream h2 does not have raises as h2's method does."""
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=False))
+    conn.initiate_connection()
+    settings_frame = SettingsFrame(0)
+    settings_frame.settings = {SettingCodes.INITIAL_WINDOW_SIZE: stream_window}
+    headers = HeadersFrame(1, flags=["END_HEADERS", "END_STREAM"])
+    headers.data = Encoder().encode([(":method", "GET"), (":scheme", "http"),
+                                     (":authority", "a"), (":path", "/")])
+    conn.receive_data(PREFACE + settings_frame.serialize() + headers.serialize())
+    conn.send_headers(1, [(":status", "200")])
+    for stream_id, increment in ((0, grant), (1, stream_grant)):
+        if increment:
+            conn.receive_data(WindowUpdateFrame(stream_id, window_increment=increment).serialize())
+    size = min(sent, conn.local_flow_control_window(1))
+    if size:
+        h2fast.send_data(conn, 1, b"x" * size, 0, size, False)
+    assert h2fast.send_window(conn, 1) == conn.local_flow_control_window(1)
+    for missing in (3, 2):
+        with pytest.raises(Exception) as theirs:
+            conn.local_flow_control_window(missing)
+        with pytest.raises(type(theirs.value)):
+            h2fast.send_window(conn, missing)
+
+
 # -- request header validation against h2's -----------------------------------------
 
 names = st.sampled_from([b":method", b":scheme", b":authority", b":path", b":status",
