@@ -391,6 +391,15 @@ cdef void _check_value(bytes name, bytes value) except *:
             raise ValueError(f"invalid character in the value of response header {name!r}")
 
 
+# What encode_response_headers made of the status lines and field names it was given
+# (apps pass the same literals every time, whose hashes are cached): the ``:status``
+# field, and the checked lower-case name. Bounded, so
+# that names made up per response cannot grow them without end.
+cdef dict _STATUS_FIELDS = {}
+cdef dict _RESPONSE_NAMES = {}
+cdef Py_ssize_t _RESPONSE_CACHE_LIMIT = 512
+
+
 def encode_response_headers(status, headers):
     """Validate a WSGI status line and header list; return h2's header pairs.
 
@@ -402,27 +411,36 @@ def encode_response_headers(status, headers):
     cdef bytes raw_name, raw_value
     if type(status) is not str:
         raise TypeError(f"status must be a str, not {type(status).__name__}")
-    if len(status) < 4 or status[3] != " " or not _is_digits(status[:3]):
-        raise ValueError(f"status must be 'NNN Reason', got {status!r}")
-    code_text = status[:3]
-    code = int(code_text)
-    if code < 200 or code > 599:
-        raise ValueError(f"status code must be 200-599, got {code}")
+    status_field = _STATUS_FIELDS.get(status)
+    if status_field is None:
+        if len(status) < 4 or status[3] != " " or not _is_digits(status[:3]):
+            raise ValueError(f"status must be 'NNN Reason', got {status!r}")
+        code_text = status[:3]
+        code = int(code_text)
+        if code < 200 or code > 599:
+            raise ValueError(f"status code must be 200-599, got {code}")
+        status_field = (b":status", code_text.encode("ascii"))
+        if len(_STATUS_FIELDS) < _RESPONSE_CACHE_LIMIT:
+            _STATUS_FIELDS[status] = status_field
     if type(headers) is not list:
         raise TypeError(f"response headers must be a list, not {type(headers).__name__}")
-    result = [(b":status", code_text.encode("ascii"))]
+    result = [status_field]
     for item in <list>headers:
         if type(item) is not tuple or len(<tuple>item) != 2:
             raise TypeError(f"each response header must be a (name, value) tuple, got {item!r}")
         name, value = <tuple>item
         if type(name) is not str or type(value) is not str:
             raise TypeError(f"response header name and value must be str, got {item!r}")
+        known = _RESPONSE_NAMES.get(name)
         try:
-            raw_name = (<str>name).lower().encode("latin-1")
+            raw_name = known if known is not None else (<str>name).lower().encode("latin-1")
             raw_value = (<str>value).strip(" \t").encode("latin-1")
         except UnicodeEncodeError:
             raise ValueError(f"response header {item!r} is not latin-1") from None
-        _check_name(raw_name)
+        if known is None:
+            _check_name(raw_name)
+            if len(_RESPONSE_NAMES) < _RESPONSE_CACHE_LIMIT:
+                _RESPONSE_NAMES[name] = raw_name
         _check_value(raw_name, raw_value)
         if raw_name in DROPPED_RESPONSE_HEADERS:
             continue
