@@ -30,8 +30,9 @@ def lone_head(data: bytes) -> bool:
     """True if ``data`` is exactly one whole HTTP/1.x request head of a common method."""
 
 def parse_plain_head(data: bytes, special: frozenset) -> tuple[bytes, bytes, list, list, int] | None:
-    """A lone head of the usual kind parsed in one call: (method, target, h2-style
-    headers, Host values, size counted against max_header_list_size); else None."""
+    """A read that is one whole head of the usual kind, parsed in one call: (method,
+    target, h2-style headers, Host values, size counted against max_header_list_size);
+    else None."""
 
 def build_environ(headers: list, base: dict) -> dict:
     """A PEP 3333 environ from a validated HTTP/2 request header list and the

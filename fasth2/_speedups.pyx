@@ -227,6 +227,10 @@ def parse_plain_head(bytes data, frozenset special):
     cdef unsigned char c
     cdef bytes method = None, candidate, target, name, value
     cdef unsigned char *q
+    # One whole head and nothing after it: the read ends in the blank line (an earlier
+    # blank line is an empty field name below, which refuses it).
+    if n < 4 or memcmp(p + n - 4, b"\r\n\r\n", 4) != 0:
+        return None
     while i < n and p[i] != 32:  # the method, up to its space
         i += 1
     for candidate in _PLAIN_METHODS:

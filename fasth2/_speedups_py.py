@@ -120,8 +120,8 @@ def parse_plain_head(data: bytes, special: frozenset) -> tuple | None:
     """The usual HTTP/1.1 request head, parsed in one call instead of a parser callback
     per piece; None for anything else, which the full parser (httptools) then takes.
 
-    ``data`` is one whole head and nothing more (``lone_head`` said so). It is the usual
-    kind when: its method is one of the common ones; its target starts with "/" and
+    ``data`` is any read; it is taken only if it is one whole head and nothing more
+    (it ends in the head's blank line, and it has no earlier one) of the usual kind: its method is one of the common ones; its target starts with "/" and
     holds only the characters of ``_TARGET_BYTES``; its version is HTTP/1.1; each field
     line is a token name, a colon, optional spaces or tabs, then a non-empty value of
     visible ASCII with inner spaces or tabs (none at its end); and no field is named in
@@ -133,6 +133,8 @@ def parse_plain_head(data: bytes, special: frozenset) -> tuple | None:
     lower-cased; ``hosts`` the Host values; ``size`` the bytes that count against
     max_header_list_size (the target, and each field's name and value plus 32).
     """
+    if not data.endswith(b"\r\n\r\n"):
+        return None  # (an earlier blank line is an empty field name below)
     line_end = data.find(b"\r\n")
     method, space, rest = data[:line_end].partition(b" ")
     target, space2, version = rest.partition(b" ")

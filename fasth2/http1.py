@@ -336,12 +336,12 @@ class H1Protocol(asyncio.Protocol):
             return
         try:
             framing = self.framing
-            if framing.idle and lone_head(data):  # the usual read: one head, nothing more
-                head = parse_plain_head(data, _FIELDS_WE_USE)
-                if head is not None and head[4] <= self.config.max_header_list_size:
-                    self._plain_head(*head)  # of the usual kind too: no parser callbacks
-                else:
-                    self.parser.feed_data(data)
+            # The usual read is one whole head of the usual kind: no parser callbacks.
+            head = parse_plain_head(data, _FIELDS_WE_USE) if framing.idle else None
+            if head is not None and head[4] <= self.config.max_header_list_size:
+                self._plain_head(*head)
+            elif head is not None or (framing.idle and lone_head(data)):
+                self.parser.feed_data(data)  # one head, nothing more: no framing to do
             elif framing.take(data) and not self._request_started:
                 self._request_started = self._last_activity  # for header_timeout (408)
         except BadRequest as exc:
