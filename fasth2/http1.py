@@ -51,6 +51,7 @@ _FIELDS_WE_USE = frozenset((b"content-length", b"transfer-encoding", b"connectio
                             b"upgrade", b"http2-settings", b"te"))
 # ... and Host, kept apart: every request has one, and the usual head needs no more.
 _FIELDS_WATCHED = _FIELDS_WE_USE | {b"host"}
+_NO_FIELDS: dict = {}  # (a plain head's: parse_plain_head refuses heads with any of them)
 
 
 def error_response(status: int, text: str, fields: list) -> bytes:
@@ -298,17 +299,14 @@ class H1Protocol(asyncio.Protocol):
         self.framing.feed = parser.feed_data
         return parser
 
-    def _reset_request(self, url: bytes = b"", headers: list | None = None,
-                       hosts: list | None = None, size: int = 0) -> None:
-        """A new request head begins (the parser's callbacks fill it in), or came whole
-        (``url``, ``headers``, ``hosts``, ``size``: see parse_plain_head)."""
-        self._url = url
+    def _reset_request(self) -> None:
+        """A new request head begins: the parser's callbacks fill these in."""
+        self._url = b""
         # h2-style list for build_environ; the pseudo-headers are filled in at the end.
-        self._headers: list[tuple[bytes, bytes]] = [(b":method", b""), (b":path", b"")] \
-            if headers is None else headers
+        self._headers: list[tuple[bytes, bytes]] = [(b":method", b""), (b":path", b"")]
         self._fields: dict[bytes, bytes] = {}  # the headers this module acts on
-        self._hosts: list[bytes] = [] if hosts is None else hosts  # its Host fields' values
-        self._header_bytes = size
+        self._hosts: list[bytes] = []  # its Host fields' values
+        self._header_bytes = 0
         self._upgrade: tuple[bytes, list, int] | None = None  # settings, headers, body length
         self._replay: bytes | None = None  # an upgrade request's head, to parse again plain
 
@@ -339,7 +337,11 @@ class H1Protocol(asyncio.Protocol):
             # The usual read is one whole head of the usual kind: no parser callbacks.
             head = parse_plain_head(data, _FIELDS_WE_USE) if framing.idle else None
             if head is not None and head[4] <= self.config.max_header_list_size:
-                self._plain_head(*head)
+                # What the parser's callbacks would do with it, from on_message_begin to
+                # on_message_complete (it has no body, and no field but Host to act on).
+                self._head_complete(head[0], "1.1", None, head[1], head[2], head[3], _NO_FIELDS)
+                if not self.closed:
+                    self._drop_left = None
             elif head is not None or (framing.idle and lone_head(data)):
                 self.parser.feed_data(data)  # one head, nothing more: no framing to do
             elif framing.take(data) and not self._request_started:
@@ -424,27 +426,17 @@ class H1Protocol(asyncio.Protocol):
             method = parser.get_method()
         else:  # a method llhttp was shown a stand-in for
             self.framing.method = None
-        self._head_complete(method, parser.get_http_version(), parser)
+        self._head_complete(method, parser.get_http_version(), parser, self._url,
+                            self._headers, self._hosts, self._fields)
 
-    def _plain_head(self, method: bytes, url: bytes, headers: list, hosts: list,
-                    size: int) -> None:
-        """A whole head of the usual kind, parsed by ``parse_plain_head``: what the
-        parser's callbacks would do with it, from on_message_begin to on_message_complete
-        (it has no body, and no field that needs more than Host)."""
-        self._reset_request(url, headers, hosts, size)
-        self._head_complete(method, "1.1", None)
-        if not self.closed:
-            self._drop_left = None
-
-    def _head_complete(self, method: bytes, version: str, parser) -> None:
-        """The request head is in (``parser``: httptools' parser that read it, None
-        for a plain head, which keeps the connection open and asks for no upgrade)."""
-        headers = self._headers
+    def _head_complete(self, method: bytes, version: str, parser, url: bytes, headers: list,
+                       hosts: list, fields: dict) -> None:
+        """The request head is in: its target, h2-style ``headers``, Host values and the
+        ``fields`` this module acts on (empty for most requests: nothing special to do).
+        ``parser``: httptools' parser that read it; None for a head parse_plain_head
+        read, which keeps the connection open and asks for no upgrade."""
         headers[0] = (b":method", method)
         self._request_started = 0.0
-        fields = self._fields  # empty for most requests: nothing special to do
-        hosts = self._hosts
-        url = self._url
         # 47 is b"/", 35 b"#": an int is searched with memchr, while ``b"#" in url`` first
         # tries the needle as an int and raises and clears a TypeError (CPython 3.11-3.13).
         if fields or version != "1.1" or url[0] != 47 or 35 in url:
