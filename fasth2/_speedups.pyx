@@ -397,8 +397,8 @@ cdef void _check_value(bytes name, bytes value) except *:
 
 # What encode_response_headers made of the status lines and field names it was given
 # (apps pass the same literals every time, whose hashes are cached): the ``:status``
-# field, and the checked lower-case name. Bounded, so
-# that names made up per response cannot grow them without end.
+# field, and the checked lower-case name. Bounded, so that names made up per response
+# cannot grow them without end.
 cdef dict _STATUS_FIELDS = {}
 cdef dict _RESPONSE_NAMES = {}
 cdef Py_ssize_t _RESPONSE_CACHE_LIMIT = 512
@@ -934,7 +934,7 @@ def http1_response_head(list headers, list defaults, bint no_body, str version,
                         bint keep_alive):
     """An HTTP/1.x response head and its body's framing (see the twin). Measured once,
     then copied into one bytes object: no concatenation per field."""
-    cdef bytes status = _as_pair(headers[0])[1], reason, name, value, tail = b""
+    cdef bytes status = headers[0][1], reason, name, value, tail = b""
     cdef int code = 0
     cdef bint has_length = False, has_date = False, has_server = False
     cdef int framing = 0
