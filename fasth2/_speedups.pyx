@@ -927,6 +927,7 @@ cdef inline bint _three_digits(bytes status):
 
 
 cdef inline bint _default_wanted(bytes name, bint has_date, bint has_server):
+    """A default field (Date, Server) goes out unless the app gave its own."""
     return not (has_date and name == b"date" or has_server and name == b"server")
 
 
@@ -1020,8 +1021,7 @@ def h2_response_fields(list headers, list defaults):
             priorities.append(value)
     result = list(headers)
     for field in defaults:
-        name = field[0]
-        if not (name == b"date" and has_date or name == b"server" and has_server):
+        if _default_wanted(field[0], has_date, has_server):
             result.append(field)
     return result, priorities
 

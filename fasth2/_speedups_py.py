@@ -121,8 +121,9 @@ def parse_plain_head(data: bytes, special: frozenset) -> tuple | None:
     per piece; None for anything else, which the full parser (httptools) then takes.
 
     ``data`` is any read; it is taken only if it is one whole head and nothing more
-    (it ends in the head's blank line, and it has no earlier one) of the usual kind: its method is one of the common ones; its target starts with "/" and
-    holds only the characters of ``_TARGET_BYTES``; its version is HTTP/1.1; each field
+    (it ends in the head's blank line, and it has no earlier one) of the usual kind: its
+    method is one of the common ones; its target starts with "/" and holds only the
+    characters of ``_TARGET_BYTES``; its version is HTTP/1.1; each field
     line is a token name, a colon, optional spaces or tabs, then a non-empty value of
     visible ASCII with inner spaces or tabs (none at its end); and no field is named in
     ``special`` (lower-case names). Every head that passes, httptools parses the same
@@ -666,7 +667,7 @@ def http1_response_head(headers: list, defaults: list, no_body: bool, version: s
             has_server = True
         lines.append(name + b": " + value)
     for name, value in defaults:
-        if not (name == b"date" and has_date or name == b"server" and has_server):
+        if _default_wanted(name, has_date, has_server):
             lines.append(name + b": " + value)
     framing = FRAMING_LENGTH
     if not (no_body or code in _NO_BODY_STATUS or has_length):
@@ -699,8 +700,12 @@ def h2_response_fields(headers: list, defaults: list) -> tuple[list, list | None
                 priorities = []
             priorities.append(value)
     return headers + [field for field in defaults
-                      if not (field[0] == b"date" and has_date
-                              or field[0] == b"server" and has_server)], priorities
+                      if _default_wanted(field[0], has_date, has_server)], priorities
+
+
+def _default_wanted(name: bytes, has_date: bool, has_server: bool) -> bool:
+    """A default field (Date, Server) goes out unless the app gave its own."""
+    return not (has_date and name == b"date" or has_server and name == b"server")
 
 
 def _check_request_pseudo_headers(seen: set, method) -> None:
