@@ -130,8 +130,11 @@ def test_resets_goaways_and_budget_terminations_by_reason(metered):
 def test_open_connections_streams_and_the_thread_pool_are_sampled(metered):
     server, metrics = metered
     sleepers = [RawClient(server.port) for _ in range(3)]
-    for client in sleepers:  # one app thread: one sleeps, two wait in the pool's queue
-        client.request(1, "/sleep?s=4")
+    # One app thread: one sleeps, two wait in the pool's queue. The sleeps are long so
+    # that a slow machine still sees the queue at two (it drops at the first's end);
+    # closing the clients does not wait for them.
+    for client in sleepers:
+        client.request(1, "/sleep?s=30")
     assert metrics.wait_for("fasth2_open_connections", 3) == 3
     assert metrics.wait_for("fasth2_open_streams", 3) == 3
     assert metrics.wait_for("fasth2_thread_pool_busy", 1) == 1
