@@ -87,6 +87,12 @@ def server_command(name: str, protocol: str, port: int, tls: tuple[str, str]) ->
                  "h1": []}[protocol]
         return [str(peer_bin / "gunicorn"), "-w", "1", "-k", "gthread", "--threads", "8",
                 "-b", bind, "--log-level", "warning", *extra, "bench.apps:wsgi_app"]
+    if name in ("floor", "floor-inline"):  # not a server: what none can go below (floor.py)
+        if protocol != "h1":
+            return None  # HTTP/1.1 only
+        inline = ["--inline"] if name == "floor-inline" else []
+        return [sys.executable, str(ROOT / "bench" / "floor.py"), "--port", str(port), *inline,
+                "bench.apps:wsgi_app"]
     if name == "uvicorn":
         if protocol != "h1":
             return None  # HTTP/1.1 only
@@ -97,6 +103,9 @@ def server_command(name: str, protocol: str, port: int, tls: tuple[str, str]) ->
 
 
 SERVERS = ["fasth2", "fasth2+log", "fasth2+metrics", "hypercorn", "granian", "gunicorn", "uvicorn"]
+#: Not in the default run: bench/floor.py's bare HTTP/1.1 answerer, its app on a thread
+#: handed over as fasth2 does ("floor") or on the loop ("floor-inline").
+FLOORS = ["floor", "floor-inline"]
 #: Where "fasth2+log" writes its access log (emptied after each run).
 ACCESS_LOG = os.path.join(tempfile.gettempdir(), "fasth2-bench-access.log")
 
@@ -253,7 +262,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=4, help="seconds per h2load run")
-    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--servers", default=",".join(SERVERS),
+                        help=f"comma-separated, from {', '.join(SERVERS + FLOORS)}")
     parser.add_argument("--scenarios", default="", help="substring filter on scenario names")
     parser.add_argument("--baseline", type=Path, metavar="DIR",
                         help="another fasth2 checkout (e.g. a git worktree of main) to run "
