@@ -12,6 +12,7 @@ from __future__ import annotations
 import h2.config
 import h2.connection
 import h2.events
+import h2.stream
 import pytest
 from h2.connection import ConnectionState
 from h2.errors import ErrorCodes
@@ -65,6 +66,35 @@ def snapshot(stream) -> dict:
     fields["machine"] = dict(vars(stream.state_machine))  # (copies: h2 goes on changing them)
     fields["window"] = dict(vars(stream._inbound_window_manager))
     return fields
+
+
+def layout(stream) -> list:
+    """A stream's attributes and its parts', names in the order they were set, with
+    their values (the parts compared by their own layouts)."""
+    own = [(name, value) for name, value in vars(stream).items()
+           if name not in ("state_machine", "_inbound_window_manager")]
+    return [list(vars(stream)), own, list(vars(stream.state_machine).items()),
+            list(vars(stream._inbound_window_manager).items())]
+
+
+@pytest.mark.parametrize("stream_id, inbound, outbound", [(1, 65535, 65535), (7, 0, 2**31 - 1),
+                                                          (2**31 - 1, 1 << 20, 1)])
+def test_new_stream_is_h2s_stream(stream_id, inbound, outbound):
+    """Attribute for attribute, in order (the class's shared key layout), as h2 makes it."""
+    config = h2.config.H2Configuration(client_side=False)
+    ours = h2fast.new_stream(stream_id, config, inbound, outbound)
+    theirs = h2.stream.H2Stream(stream_id, config=config, inbound_window_size=inbound,
+                                outbound_window_size=outbound)
+    for part in (lambda s: s, lambda s: s.state_machine, lambda s: s._inbound_window_manager):
+        assert type(part(ours)) is type(part(theirs))
+    assert layout(ours) == layout(theirs)
+    # And it lives as h2's does: a request opens it, a response closes it.
+    for stream in (ours, theirs):
+        stream.max_outbound_frame_size = 16384  # (the connection sets it)
+        stream.receive_headers([(b":method", b"GET"), (b":scheme", b"http"),
+                                (b":authority", b"a"), (b":path", b"/")], True, None)
+        stream.send_headers([(b":status", b"200")], Encoder(), True)
+    assert snapshot(ours) == snapshot(theirs)
 
 
 response_headers = st.lists(
