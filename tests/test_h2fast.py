@@ -372,8 +372,15 @@ def _normalised(events: list) -> dict:
             else:
                 tokens.append(("data", body, event.flow_controlled_length))
         else:
-            tokens.append(repr(event))
+            tokens.append(_described(event))
     return per_stream
+
+
+def _described(event) -> tuple:
+    """An event's repr and every attribute it has (the repr leaves some out, such as a
+    RequestReceived's ``stream_ended``), events among them by their own repr."""
+    fields = tuple((name, repr(value)) for name, value in vars(event).items())
+    return repr(event), type(event).__name__, fields
 
 
 def _outcome(conn, feed) -> list:
@@ -454,6 +461,17 @@ def _same_as_h2(client_steps: list, max_streams: int) -> None:
     ours = _outcome(_server(max_streams), _speedups_py.FrameScanner().feed(data))
     theirs = _outcome(_server(max_streams), [data])
     assert ours == theirs
+
+
+@pytest.mark.parametrize("in_place", [True, False])
+def test_new_requests_open_as_h2_opens_them(monkeypatch, in_place):
+    """A new stream's request, with and without END_STREAM and with a bad content-length,
+    by _open_request (h2's table as expected) or by h2's own steps (as if a new h2
+    mapped them elsewhere): the same as h2 either way."""
+    monkeypatch.setattr(h2fast, "_FRESH_STEPS_ARE_H2S", in_place)
+    _same_as_h2([("headers", 1, GET, True), ("headers", 3, GET, False),
+                 ("headers", 5, GET + [(b"content-length", b"3")], False)], 100)
+    _same_as_h2([("headers", 1, GET + [(b"content-length", b"x")], True)], 100)
 
 
 def test_a_run_of_window_updates_that_overflows_resets_the_stream_as_h2_does():
