@@ -33,7 +33,7 @@ PRIORITY = 0x2
 END_STREAM = 0x1  # flag of DATA and HEADERS frames
 _CAN_RECEIVE_DATA = (StreamState.OPEN, StreamState.HALF_CLOSED_LOCAL)
 _IDLE, _OPEN, _CLOSED = StreamState.IDLE, StreamState.OPEN, StreamState.CLOSED
-_SERVER_OPEN = ConnectionState.SERVER_OPEN
+_SERVER_OPEN, _CONN_CLOSED = ConnectionState.SERVER_OPEN, ConnectionState.CLOSED
 _CLOSED_BY_SENDING_END = StreamClosedBy.SEND_END_STREAM
 _RECORD = OrderedDict.__setitem__  # (SizeLimitDict's base: see _prune_closed)
 _HALF_CLOSED_LOCAL, _HALF_CLOSED_REMOTE = StreamState.HALF_CLOSED_LOCAL, StreamState.HALF_CLOSED_REMOTE
@@ -82,6 +82,9 @@ _CONN_RECV_HEADERS = _connection_step(ConnectionInputs.RECV_HEADERS)
 _CONN_RECV_DATA = _connection_step(ConnectionInputs.RECV_DATA)
 _CONN_SEND_HEADERS = _connection_step(ConnectionInputs.SEND_HEADERS)
 _CONN_SEND_DATA = _connection_step(ConnectionInputs.SEND_DATA)
+#: True while h2's connection machine neither changes state nor makes an event when an
+#: open server connection receives HEADERS (then _receive_headers takes no step).
+_QUIET_HEADERS = _CONN_RECV_HEADERS.func is None and _CONN_RECV_HEADERS.target is _SERVER_OPEN
 
 
 def advance(machine, step: Step) -> list:
@@ -344,8 +347,8 @@ def new_stream(stream_id: int, config, inbound_window_size: int,
 
 
 def _receive_headers(conn: H2Connection, stream_id: int, flags: int, block: bytes) -> list | None:
-    if (stream_id <= conn.highest_inbound_stream_id or not stream_id & 1
-            or conn.state_machine.state is ConnectionState.CLOSED):
+    state = conn.state_machine.state
+    if stream_id <= conn.highest_inbound_stream_id or not stream_id & 1 or state is _CONN_CLOSED:
         return None
     # h2 counts the open streams (pruning the closed ones) for every new stream; this
     # path only once ``conn.streams`` holds as many as the limit, which keeps it
@@ -365,7 +368,9 @@ def _receive_headers(conn: H2Connection, stream_id: int, flags: int, block: byte
     except AttributeError:  # (a connection without forget_closed_streams)
         pass
     headers = _decode_headers(conn.decoder, block)
-    events = advance_connection(conn.state_machine, _CONN_RECV_HEADERS)
+    # (the usual connection step is none at all: see _QUIET_HEADERS)
+    events = [] if state is _SERVER_OPEN and _QUIET_HEADERS \
+        else advance_connection(conn.state_machine, _CONN_RECV_HEADERS)
     # h2's _begin_new_stream for a client's stream whose id was checked above.
     config = conn.config
     stream = new_stream(stream_id, config, local[_INITIAL_WINDOW_SIZE][0],
@@ -559,7 +564,7 @@ def grow_stream_window(conn: H2Connection, stream_id: int, size: int) -> None:
     """Raise a stream's receive window to ``size`` (WINDOW_UPDATE by the difference)."""
     stream = conn.streams.get(stream_id)
     if (stream is None or stream.state_machine.state not in _CAN_RECEIVE_DATA
-            or conn.state_machine.state is ConnectionState.CLOSED):
+            or conn.state_machine.state is _CONN_CLOSED):
         return
     manager = stream._inbound_window_manager
     increment = size - manager.max_window_size

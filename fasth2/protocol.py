@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("fasth2.error")
 
+#: The scanner's summed-up runs (the other tuples it yields are whole DATA and HEADERS
+#: frames, which cost the budget nothing here).
+_SUMMED_RUNS = (h2fast.WINDOW_UPDATE, h2fast.PRIORITY)
 NUDGE_PING = b"fasth2nd"  # opaque data of our PINGs (see uploads.py)
 # Read sizes of BufferedH2Protocol.
 SMALL_READ = 64 * 1024
@@ -205,7 +208,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
             if type(item) is int:
                 self._on_zero_window_update(item)
                 continue
-            if type(item) is tuple and not self._charge_run(item):
+            if type(item) is tuple and item[0] in _SUMMED_RUNS and not self._charge_run(item):
                 return
             if not self._receive(item):
                 return
