@@ -47,6 +47,12 @@ STUCK_AFTER = 0.25
 #: wait after one that shed: the threads it freed take the next queued calls, which
 #: may wait on their clients at once (a flood of stalled uploads over many connections).
 RECHECK_AFTER = 0.01
+#: A call that has waited this long (seconds) for a thread gets one: the connection
+#: stuck longest on its client is shed, if stuck at least STUCK_MIN. Without it the
+#: newest call waits until some stuck call passes STUCK_AFTER, and calls that started
+#: together pass it together: threads came free in waves a quarter second apart.
+QUEUE_PATIENCE = 0.02
+STUCK_MIN = 0.1
 #: A retiring worker closes a connection once it has been idle this long (seconds):
 #: between a client's requests there is no lull this long, after its work there is.
 RETIRE_IDLE = 1.0
@@ -269,27 +275,48 @@ class Server:
         pool. So while calls queue, the connections with an app call stuck on their
         client for STUCK_AFTER or more are ended (HTTP/2 GOAWAY ENHANCE_YOUR_CALM), which
         frees their threads; the check comes back when the next stuck call would pass
-        STUCK_AFTER, and soon after one that shed. A client that reads, however slowly,
-        makes progress and keeps its connection.
+        STUCK_AFTER, and soon after one that shed. A call that has waited QUEUE_PATIENCE
+        for a thread does not wait for that: the connection stuck longest is shed for it,
+        if stuck STUCK_MIN or more (else threads freed in waves, a quarter second apart,
+        and a new client waited for the next one). A client that reads makes progress
+        and keeps its connection.
         """
-        if self._thread_watch is None:
+        watch = self._thread_watch
+        if watch is None:
             self._check_threads()
+        elif watch.when() > self.loop.time() + QUEUE_PATIENCE:
+            watch.cancel()  # a new call waits: it is owed a check within QUEUE_PATIENCE
+            self._thread_watch = self.loop.call_later(QUEUE_PATIENCE, self._check_threads)
 
     def _check_threads(self) -> None:
         self._thread_watch = None
-        if not self.app_threads.starved:
+        pool = self.app_threads
+        if not pool.starved:
             return
         now = self.loop.time()
         wait = STUCK_AFTER / 2  # (a call that starts now on a silent client is stuck at once)
+        longest, longest_stuck = None, 0.0
         for connection in list(self.connections):
             stuck = connection.stuck_for(now)
             if stuck >= STUCK_AFTER:
-                self._shed(connection, "app threads",
-                           "its app calls wait on it while every thread is busy")
+                self._shed_stuck(connection, stuck)
                 wait = 0.0
             elif stuck:
                 wait = min(wait, STUCK_AFTER - stuck)
+                if stuck > longest_stuck:
+                    longest, longest_stuck = connection, stuck
+        if wait and longest is not None:  # (nothing shed: one may be, for the newest call)
+            waited = now - pool.newest_queued_at
+            if waited >= QUEUE_PATIENCE and longest_stuck >= STUCK_MIN:
+                self._shed_stuck(longest, longest_stuck)
+                wait = 0.0
+            else:
+                wait = min(wait, max(QUEUE_PATIENCE - waited, STUCK_MIN - longest_stuck))
         self._thread_watch = self.loop.call_later(max(wait, RECHECK_AFTER), self._check_threads)
+
+    def _shed_stuck(self, connection, stuck: float) -> None:
+        self._shed(connection, "app threads",
+                   f"its app calls wait on it ({stuck:.2f} s) while every thread is busy")
 
     def _shed(self, connection, budget: str, why: str) -> None:
         """End ``connection`` to free what it holds of ``budget`` (``why``: for the log)."""

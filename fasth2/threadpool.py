@@ -43,6 +43,8 @@ class ThreadPool:
         # Each batch put here is promised to one thread (an idle one, or a new one).
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
         self._backlog: list = []  # batches no thread was free for (newest last)
+        #: When (loop time) the newest of them was queued.
+        self.newest_queued_at = 0.0
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
         self._idle = 0
@@ -95,6 +97,7 @@ class ThreadPool:
                 thread.start()
             else:  # every thread is busy: the next one free takes the newest batch
                 self._backlog.append(calls)
+                self.newest_queued_at = self._loop.time()
                 starved = True
         if starved and self.on_starved is not None:
             self.on_starved()
