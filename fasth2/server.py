@@ -278,8 +278,10 @@ class Server:
         STUCK_AFTER, and soon after one that shed. A call that has waited QUEUE_PATIENCE
         for a thread does not wait for that: the connection stuck longest is shed for it,
         if stuck STUCK_MIN or more (else threads freed in waves, a quarter second apart,
-        and a new client waited for the next one). A client that reads makes progress
-        and keeps its connection.
+        and a new client waited for the next one). "Stuck" is time with the transport
+        paused, so a client reading slowly behind a full kernel send buffer can look
+        stuck too: under saturation such readers were shed by either rule (README,
+        "Under attack").
         """
         watch = self._thread_watch
         if watch is None:
