@@ -22,7 +22,8 @@ from h2.utilities import SizeLimitDict, guard_increment_window
 from h2.windows import WindowManager
 from h2.stream import H2Stream, H2StreamStateMachine, StreamClosedBy, StreamInputs, StreamState
 from h2.stream import _transitions as _STREAM_TRANSITIONS
-from hyperframe.frame import ContinuationFrame, DataFrame, HeadersFrame, WindowUpdateFrame
+from hyperframe.frame import (ContinuationFrame, DataFrame, HeadersFrame, RstStreamFrame,
+                              WindowUpdateFrame)
 
 from .speedups import (data_frames, declared_content_length, frame_data, frame_headers,
                        informational_response)
@@ -268,8 +269,10 @@ def forget_closed_streams(conn: H2Connection, remembered: int) -> None:
     h2 prunes closed streams from ``conn.streams`` when a new one opens, by a walk over
     all of them; h2fast walks only at the stream limit (see ``_receive_headers``), which
     alone would leave a busy connection holding the limit's worth of dead H2Streams. So
-    the streams the fast paths close are listed as they close and pruned at the next
-    new stream, as h2 would prune them then (resets wait for the walk). The record of
+    every stream that closes is listed as it closes (by the fast paths, by h2's own
+    receive paths: ``_note_closings``, and by the server's resets and ends:
+    ``reset_stream``, ``end_stream``) and pruned at the next new stream, as h2 would
+    prune it then. The record of
     how closed streams ended (``_closed_streams``) decides the answer to a frame still
     in flight on one (RST_STREAM after a reset, else a connection error); h2 keeps
     65,536 entries, some 8 MB for a connection that served that many streams. RFC 9113
@@ -278,7 +281,48 @@ def forget_closed_streams(conn: H2Connection, remembered: int) -> None:
     limit covers them.
     """
     conn._closed_streams = SizeLimitDict(size_limit=remembered)
-    conn._fasth2_closed = []  # streams the fast paths closed since the last new stream
+    conn._fasth2_closed = []  # streams closed since the last new stream
+    _note_closings(conn)
+
+
+def _note_closings(conn: H2Connection) -> None:
+    """List the streams h2's own receive paths close too (a client's RST_STREAM, a
+    frame h2 answers with a reset, an END_STREAM that ends a stream), so that the next
+    new stream prunes them as h2's walk would. Only a transition to closed is listed:
+    frames on a stream already closed add nothing. (The server's own resets and ends
+    go through ``reset_stream`` and ``end_stream`` here.)"""
+    table = conn._frame_dispatch_table
+    streams = conn.streams
+    for frame_type in (DataFrame, HeadersFrame, RstStreamFrame):
+        handler = table[frame_type]
+
+        def noting(frame, handler=handler):
+            stream = streams.get(frame.stream_id)
+            if stream is None or stream.state_machine.state is _CLOSED:
+                return handler(frame)  # (a new stream, or one closed already)
+            try:
+                return handler(frame)
+            finally:
+                if stream.state_machine.state is _CLOSED:
+                    _note_closed(conn, frame.stream_id)
+
+        table[frame_type] = noting
+
+
+def reset_stream(conn: H2Connection, stream_id: int, code: int) -> None:
+    """h2's ``reset_stream``, the stream then pruned at the next new stream as h2's
+    walk would prune it."""
+    conn.reset_stream(stream_id, code)
+    _note_closed(conn, stream_id)
+
+
+def end_stream(conn: H2Connection, stream_id: int) -> None:
+    """h2's ``end_stream`` (an empty DATA frame with END_STREAM), the stream pruned at
+    the next new stream if that closed it."""
+    conn.end_stream(stream_id)
+    stream = conn.streams.get(stream_id)
+    if stream is not None and stream.state_machine.state is _CLOSED:
+        _note_closed(conn, stream_id)
 
 
 def _note_closed(conn: H2Connection, stream_id: int) -> None:

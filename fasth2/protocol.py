@@ -409,7 +409,7 @@ class H2Protocol(H2EventHandlers, asyncio.BaseProtocol):
         """RST_STREAM, unless h2 already closed the stream (a RST_STREAM of the client's
         may have arrived in the same read)."""
         try:
-            self.conn.reset_stream(stream_id, code)
+            h2fast.reset_stream(self.conn, stream_id, code)
         except H2Error:
             return
         if self.server.metrics is not None:

@@ -236,7 +236,7 @@ class Stream:
                     return DONE
             if self._app_done and not self._finished:
                 if self._trailers is None:
-                    conn.end_stream(sid)
+                    h2fast.end_stream(conn, sid)
                 else:  # trailers close the stream instead of an empty DATA frame
                     h2fast.send_headers(conn, sid, self._trailers, True)
                 protocol.flush_soon()

@@ -567,6 +567,8 @@ def _server_step(conn, step: tuple, fast: bool) -> None:
             conn._data_to_send += b"".join(pieces)
         else:
             h2fast.send_response(conn, stream_id, RESPONSE_HEAD, b"r" * size, size)
+    elif fast:  # "server reset"
+        h2fast.reset_stream(conn, stream_id, 0)
     else:
         conn.reset_stream(stream_id)
 
@@ -662,12 +664,14 @@ def test_streams_at_the_limit_are_counted_and_pruned_as_h2_does(endings):
     ["answered", "answered", "answered"],  # each closed by the response's end
     ["answered early", "answered early"],  # closed by the request's end, after the response
     ["answered", "reset", "answered", "open"],
+    ["server reset", "answered", "reset again", "open"],
 ])
-def test_streams_the_fast_paths_close_are_pruned_when_h2_prunes_them(endings):
-    """Well below the stream limit, the streams h2fast's send and receive paths closed
-    leave ``conn.streams`` at the next new stream, with their endings recorded, as h2's
-    walk over every stream prunes them; other closed streams (resets) wait for the walk
-    at the limit."""
+def test_closed_streams_are_pruned_when_h2_prunes_them(endings):
+    """Well below the stream limit, every stream that closed leaves ``conn.streams`` at
+    the next new stream, with its ending recorded, as h2's walk over every stream
+    prunes them: those h2fast's send and receive paths closed, and those closed by a
+    client's reset, by the server's, or by h2 itself (a second HEADERS on a stream
+    whose request ended is answered with a reset)."""
     steps = []
     for number, ending in enumerate(endings):
         stream_id = 2 * number + 1
@@ -680,15 +684,16 @@ def test_streams_the_fast_paths_close_are_pruned_when_h2_prunes_them(endings):
             steps.append(("respond", stream_id, True))
         elif ending == "reset":
             steps.append(("reset", stream_id, 8, False))
+        elif ending == "server reset":
+            steps.append(("server reset", stream_id))
+        elif ending == "reset again":
+            steps.append(("headers", stream_id, GET, False))
     last = 2 * len(endings) + 1
     steps.append(("headers", last, GET, True))
     fast = _streams_after(steps, fast=True, max_streams=100)
     h2s = _streams_after(steps, fast=False, max_streams=100)
-    answered = {2 * n + 1 for n, ending in enumerate(endings) if ending.startswith("answered")}
-    assert answered and not answered & set(fast[0])
-    assert {sid: by for sid, by in h2s[1].items() if sid in answered} \
-        == {sid: by for sid, by in fast[1].items()}
-    assert set(fast[0]) - set(h2s[0]) <= {2 * n + 1 for n, e in enumerate(endings) if e == "reset"}
+    closed = {2 * n + 1 for n, ending in enumerate(endings) if ending != "open"}
+    assert set(h2s[1]) == closed and fast == h2s
 
 
 @settings(max_examples=400, deadline=None)
