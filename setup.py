@@ -50,7 +50,10 @@ class BuildSpeedups(build_ext):
             raise CompileError("Cython is not installed (it is a build requirement; a "
                                "build without isolation needs it installed)") from None
         checked = bool(os.environ.get("FASTH2_BOUNDSCHECK"))
-        directives = {"language_level": "3", "boundscheck": checked, "wraparound": checked}
+        # annotation_typing off: a compiled .py module (TYPED_TWINS) keeps Python's
+        # semantics for its annotated arguments; its types come from its .pxd alone.
+        directives = {"language_level": "3", "boundscheck": checked, "wraparound": checked,
+                      "annotation_typing": False}
         if checked:
             banner("FASTH2_BOUNDSCHECK is set: compiling with Cython's bounds checks on")
         self.distribution.ext_modules[:] = cythonize(
@@ -72,19 +75,26 @@ SANITIZE_FLAGS = ["-fsanitize=address,undefined,fuzzer-no-link", "-fno-sanitize-
                   "-fno-omit-frame-pointer", "-g", "-O1"]
 
 
+#: Pure-Python modules also compiled as they are, under another name, their classes
+#: made extension types by the .pxd of that name (fasth2/_handoff_c.pxd...): one source,
+#: the .py, for both builds; gateway.py picks which runs.
+TYPED_TWINS = {"fasth2._handoff_c": "fasth2/handoff.py", "fasth2._wsgi_c": "fasth2/wsgi.py"}
+
+
 def extensions() -> list:
     """The extension modules: none when the pure build is asked for."""
     if os.environ.get("FASTH2_NO_EXTENSIONS"):
         banner("FASTH2_NO_EXTENSIONS is set: building the pure-Python twin only")
         return []
+    sources = {"fasth2._speedups": "fasth2/_speedups.pyx", **TYPED_TWINS}
+    flags = {}
     if os.environ.get("FASTH2_SANITIZE"):
         banner("FASTH2_SANITIZE is set: clang with ASan, UBSan and fuzzer coverage")
         os.environ.setdefault("CC", "clang")
         os.environ.setdefault("LDSHARED", "clang -shared")
-        return [Extension("fasth2._speedups", ["fasth2/_speedups.pyx"],
-                          extra_compile_args=SANITIZE_FLAGS,
-                          extra_link_args=["-fsanitize=address,undefined"])]
-    return [Extension("fasth2._speedups", ["fasth2/_speedups.pyx"])]
+        flags = {"extra_compile_args": SANITIZE_FLAGS,
+                 "extra_link_args": ["-fsanitize=address,undefined"]}
+    return [Extension(name, [source], **flags) for name, source in sources.items()]
 
 
 setup(ext_modules=extensions(), cmdclass={"build_ext": BuildSpeedups})

@@ -6,6 +6,10 @@ one ``call_soon_threadsafe`` as a response event, counted as buffered; past the 
 limit the thread waits until the loop has delivered enough, so a slow client slows the
 app instead of growing memory. The final piece never waits (nobody waits for it to
 drain), and a response that is one piece (a list body) costs one crossing and no lock.
+
+This module is also compiled as it is, as ``fasth2._handoff_c``, where ThreadHandOff
+is an extension type with the fields _handoff_c.pxd declares (an attribute added here
+must be declared there); gateway.py picks the build's.
 """
 
 from __future__ import annotations

@@ -6,6 +6,10 @@ list and a per-connection base (gateway.py). The response reaches the loop throu
 ``ThreadHandOff`` (handoff.py): a list or tuple body (the common case) goes over in one
 hand-off with its headers and the end; any other iterable goes chunk by chunk, the
 app's thread pausing while the exchange's buffer is full.
+
+This module is also compiled as it is, as ``fasth2._wsgi_c``, where Response is an
+extension type with the fields _wsgi_c.pxd declares (an attribute added here must be
+declared there); gateway.py picks the build's ``run_app``.
 """
 
 from __future__ import annotations

@@ -40,10 +40,15 @@ def impl(request):
 
 def test_compiled_module_loaded_when_expected():
     """CI sets FASTH2_EXPECT_COMPILED=1 on the compiled run: a silent fallback fails."""
+    from fasth2 import gateway  # (and the modules compiled as they are: setup.py)
     if os.environ.get("FASTH2_EXPECT_COMPILED") == "1":
         assert speedups.COMPILED and speedups.implementation is compiled
+        assert gateway.run_app.__module__ == "fasth2._wsgi_c"
+        assert gateway.ThreadHandOff.__module__ == "fasth2._handoff_c"
     if os.environ.get("FASTH2_NO_EXTENSIONS"):
         assert not speedups.COMPILED and speedups.implementation is _speedups_py
+        assert gateway.run_app.__module__ == "fasth2.wsgi"
+        assert gateway.ThreadHandOff.__module__ == "fasth2.handoff"
     assert speedups.BUILD == ("compiled speedups" if speedups.COMPILED else "pure Python")
 
 

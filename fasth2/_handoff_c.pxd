@@ -1,0 +1,13 @@
+# How Cython stores handoff.py's objects when it compiles that module a second time, as
+# fasth2._handoff_c (setup.py): ThreadHandOff becomes an extension type with these
+# typed fields, and its methods C code that reads them directly. The .py stays the only
+# source of behaviour (and the pure build); these declarations must list every
+# attribute the class sets (a missing one is an AttributeError in the compiled build,
+# which the suite, run on both builds, would find).
+
+cdef class ThreadHandOff:
+    cdef public object exchange
+    cdef object _call_soon
+    cdef Py_ssize_t _limit
+    cdef Py_ssize_t _buffered
+    cdef object _drained
