@@ -77,8 +77,10 @@ SANITIZE_FLAGS = ["-fsanitize=address,undefined,fuzzer-no-link", "-fno-sanitize-
 
 #: Pure-Python modules also compiled as they are, under another name, their classes
 #: made extension types by the .pxd of that name (fasth2/_handoff_c.pxd...): one source,
-#: the .py, for both builds; gateway.py picks which runs.
-TYPED_TWINS = {"fasth2._handoff_c": "fasth2/handoff.py", "fasth2._wsgi_c": "fasth2/wsgi.py"}
+#: the .py, for both builds; fasth2/twins.py picks which runs.
+TYPED_TWINS = {"fasth2._handoff_c": "fasth2/handoff.py", "fasth2._wsgi_c": "fasth2/wsgi.py",
+               "fasth2._http1_c": "fasth2/http1.py", "fasth2._stream_c": "fasth2/stream.py",
+               "fasth2._exchange_c": "fasth2/exchange.py"}
 
 
 def extensions() -> list:

@@ -5,8 +5,10 @@
 # attribute the class sets (a missing one is an AttributeError in the compiled build,
 # which the suite, run on both builds, would find).
 
+from fasth2._exchange_c cimport Exchange as TypedExchange
+
 cdef class ThreadHandOff:
-    cdef public object exchange
+    cdef public TypedExchange exchange
     cdef object _call_soon
     cdef Py_ssize_t _limit
     cdef Py_ssize_t _buffered

@@ -22,22 +22,15 @@ from .events import Response
 from .handoff import call_on_loop
 from .limits import declared_too_large
 from .proxy import FORWARDING_KEYS, apply_forwarding, apply_root_path
-from .speedups import COMPILED, any_key_in, build_environ, encode_response_headers
+from .speedups import any_key_in, build_environ, encode_response_headers
 from .threadpool import ThreadShare
+from .twins import ThreadHandOff, run_app
 from .wsgi import base_environ
 
 if TYPE_CHECKING:
     from .exchange import Exchange
     from .server import Server
 
-# The app thread's side of a call: handoff.py and wsgi.py as they are, or the same
-# modules compiled with typed objects (setup.py: TYPED_TWINS), with the speedups.
-if COMPILED:
-    from ._handoff_c import ThreadHandOff
-    from ._wsgi_c import run_app
-else:
-    from .handoff import ThreadHandOff
-    from .wsgi import run_app
 
 _SERVER_PROTOCOLS = {"2": "HTTP/2", "1.1": "HTTP/1.1", "1.0": "HTTP/1.0"}
 

@@ -20,7 +20,7 @@ from .errors import MalformedHeaders
 from .events import CLIENT_RESET, SERVER_RESET
 from .priority import PRIORITY_UPDATE_FRAME, from_rfc7540_weight, parse_priority
 from .speedups import validate_request_headers
-from .stream import Stream
+from .twins import Stream
 
 log = logging.getLogger("fasth2.error")
 

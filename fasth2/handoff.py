@@ -9,7 +9,7 @@ drain), and a response that is one piece (a list body) costs one crossing and no
 
 This module is also compiled as it is, as ``fasth2._handoff_c``, where ThreadHandOff
 is an extension type with the fields _handoff_c.pxd declares (an attribute added here
-must be declared there); gateway.py picks the build's.
+must be declared there); twins.py picks the build's.
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ order: pipelined requests wait in a queue (bounded: reading pauses when it is fu
 There is no flow control in HTTP/1.1, so reading also pauses while request bodies the
 app has not consumed pass ``stream_window_size``. A request asking to upgrade to h2c
 (RFC 7540 §3.2) is answered with 101 and handed, body included, to HTTP/2 as stream 1.
+
+This module is also compiled as it is, as ``fasth2._http1_c``, where H1Protocol and
+H1Response are extension types with the fields _http1_c.pxd declares (an attribute
+added here must be declared there); twins.py picks the build's.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import httptools
 
 from .errors import BadRequest, StreamAborted
 from .events import CONNECTION_CLOSED, SERVER_RESET
-from .exchange import ConnectionInfo, Exchange
+from .twins import ConnectionInfo, Exchange
 from .files import send_with_sendfile
 from .h1checks import check_head, host_is_valid, origin_form
 from .h1framing import RequestFraming, UpgradeRequested
@@ -237,8 +241,9 @@ class H1Response:
             self.exchange = None  # (see H1Protocol._detach)
 
 
-class H1Protocol(asyncio.Protocol):
-    """One client connection speaking HTTP/1.x."""
+class H1Protocol:
+    """One client connection speaking HTTP/1.x (an asyncio protocol, not derived from
+    ``asyncio.Protocol``: compiled, it is an extension type, see _http1_c.pxd)."""
 
     # Slots: past 30 attributes an instance dict stops sharing its keys, and CPython
     # 3.11+ then reads every attribute the slow way (measured: 7 % more instructions).
@@ -361,6 +366,9 @@ class H1Protocol(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             log.debug("malformed HTTP/1.x request: %s", exc)
             self._fail(400, "Bad Request")
+
+    def eof_received(self) -> None:
+        """The client half-closed: the transport closes itself (asyncio's default)."""
 
     def pause_writing(self) -> None:
         """The transport's buffer is full: app threads wait for it to drain."""

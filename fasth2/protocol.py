@@ -28,11 +28,11 @@ from . import h2fast
 from .h2events import HANDLERS, H2EventHandlers
 from .events import SERVER_RESET
 from .limits import DRAIN_BYTES, DRAIN_SECONDS, LINGER_SECONDS, Budget
-from .exchange import ConnectionInfo
+from .twins import ConnectionInfo
 from .speedups import FrameScanner, HpackDecoder, HpackEncoder, ReadBuffer
 from .priority import SETTINGS_NO_RFC7540_PRIORITIES, PendingUpdates
 from .scheduler import SendScheduler
-from .stream import Stream
+from .twins import Stream
 from .uploads import UploadWatch
 
 if TYPE_CHECKING:

@@ -13,8 +13,8 @@ import asyncio
 from functools import partial
 from typing import TYPE_CHECKING
 
-from .http1 import H1Protocol
 from .protocol import BufferedH2Protocol, H2Protocol
+from .twins import H1Protocol
 
 if TYPE_CHECKING:
     from .server import Server

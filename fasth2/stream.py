@@ -8,6 +8,10 @@ Otherwise the stream starts its send coroutine (``_sending_loop``), which sleeps
 the connection's ``SendScheduler`` gives it a turn (in RFC 9218 priority order) or its
 own WINDOW_UPDATE arrives, sends, and hands the turn back. Each DATA frame carries at
 most min(stream window, connection window, peer's max frame size) bytes.
+
+This module is also compiled as it is, as ``fasth2._stream_c``, where Stream is an
+extension type with the fields _stream_c.pxd declares (an attribute added here must be
+declared there); twins.py picks the build's.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from h2.exceptions import H2Error
 
 from . import h2fast
 from .events import CONNECTION_CLOSED, SERVER_RESET
-from .exchange import Exchange
+from .twins import Exchange
 from .priority import DEFAULT, Priority, parse_priority
 from .speedups import h2_response_fields
 

@@ -9,7 +9,7 @@ app's thread pausing while the exchange's buffer is full.
 
 This module is also compiled as it is, as ``fasth2._wsgi_c``, where Response is an
 extension type with the fields _wsgi_c.pxd declares (an attribute added here must be
-declared there); gateway.py picks the build's ``run_app``.
+declared there); twins.py picks the build's ``run_app``.
 """
 
 from __future__ import annotations

@@ -17,7 +17,11 @@ import threading
 import time
 
 
+_loop_blocked = threading.Event()
+
+
 def _sleep_on_the_loop(signum, frame) -> None:
+    _loop_blocked.set()
     time.sleep(60)  # runs on the main thread: the worker's event loop stops here
 
 
@@ -34,6 +38,10 @@ def app(environ, start_response):
         body = f"{os.getpid()} {environ['wsgi.multiprocess']} {IMPORTED_IN}\n".encode()
     elif path == "/block-loop":
         signal.pthread_kill(threading.main_thread().ident, signal.SIGRTMIN)
+        # Answer only once the loop is stuck, so that this answer is never sent: Python
+        # runs the handler at the main thread's next bytecode, and the compiled response
+        # path could otherwise send the answer first.
+        _loop_blocked.wait(10)
         body = b"blocking\n"
     elif path == "/sleep":
         seconds = float(environ["QUERY_STRING"].partition("s=")[2] or 1)

@@ -1,10 +1,10 @@
-"""The app thread's side of a WSGI call runs as Python (handoff.py, wsgi.py) or as the
-same modules compiled with typed objects (``fasth2._handoff_c``, ``fasth2._wsgi_c``:
-see setup.py's TYPED_TWINS), the two twins of ``ThreadHandOff`` and ``run_app``. Each case here
-runs one app through both, in this thread, against an exchange that records what
-reaches the loop, and demands the same events, the same log lines and the same calls
-of ``close``; a few cases also say what that record must be, so that two twins broken
-alike do not pass. (The whole suite runs on each build too, through real servers.)
+"""The app thread's side of a WSGI call runs as Python (exchange.py, handoff.py,
+wsgi.py) or as the same modules compiled with typed objects (``fasth2._exchange_c``...:
+see setup.py's TYPED_TWINS and twins.py). Each case here runs one app through both
+builds, in this thread, on a real exchange whose wire records what reaches it, and
+demands the same record, the same log lines and the same calls of ``close``; a few
+cases also say what that record must be, so that two builds broken alike do not pass.
+(The whole suite runs on each build too, through real servers.)
 """
 
 from __future__ import annotations
@@ -13,73 +13,95 @@ import inspect
 import logging
 import os
 import sys
+from typing import Callable, NamedTuple
 
 import pytest
 
+from fasth2 import exchange as pure_exchange
 from fasth2 import handoff, wsgi
+from fasth2.body import EMPTY_BODY
 from fasth2.errors import StreamAborted
-from fasth2.events import Data, Informational, Reset, Response, Trailers
 from fasth2.files import FileWrapper
 
+
+class Twins(NamedTuple):
+    """One build's classes for a call: the exchange's, and the app thread's side."""
+
+    Exchange: type
+    ConnectionInfo: type
+    ThreadHandOff: type
+    run_app: Callable
+
+
 try:
+    from fasth2._exchange_c import ConnectionInfo as CompiledInfo
+    from fasth2._exchange_c import Exchange as CompiledExchange
     from fasth2._handoff_c import ThreadHandOff as CompiledHandOff
     from fasth2._wsgi_c import run_app as compiled_run_app
 except ImportError:
     COMPILED = None
 else:
-    COMPILED = (CompiledHandOff, compiled_run_app)
+    COMPILED = Twins(CompiledExchange, CompiledInfo, CompiledHandOff, compiled_run_app)
 
 needs_compiled = pytest.mark.skipif(COMPILED is None, reason="the speedups are not built")
-PURE = (handoff.ThreadHandOff, wsgi.run_app)
+PURE = Twins(pure_exchange.Exchange, pure_exchange.ConnectionInfo, handoff.ThreadHandOff,
+             wsgi.run_app)
+
+
+class Socketless:
+    """What ConnectionInfo asks of a transport."""
+
+    def get_extra_info(self, name: str, default=None):
+        return {"sockname": ("127.0.0.1", 80), "peername": ("127.0.0.1", 50000)}.get(name, default)
 
 
 class RecordingWire:
-    """The exchange's wire, as far as the app thread reaches it."""
+    """The exchange's wire: what reaches it, described. Body bytes are delivered as
+    they arrive (so that a streamed body never waits); once the record holds
+    ``abort_after`` entries, the client goes away (the exchange is aborted)."""
 
-    def __init__(self, record: list, can_sendfile: bool) -> None:
-        self.record = record
+    def __init__(self, can_sendfile: bool, abort_after: int | None) -> None:
+        self.record: list = []
         self.can_sendfile = can_sendfile
+        self.exchange = None
+        self._abort_after = abort_after
 
     def reserve(self, size: int) -> None:
         self.record.append(("reserve", size))
 
+    def respond(self, headers, data: bytes, end: bool) -> None:
+        self.record.append(("Data", data, end) if headers is None
+                           else ("Response", headers, data, end))
+        if data:
+            self.exchange.drained(len(data))
+        self._maybe_go_away()
+
+    def end_with_trailers(self, fields: list) -> None:
+        self.record.append(("Trailers", fields))
+        self._maybe_go_away()
+
+    def inform(self, headers: list) -> None:
+        self.record.append(("Informational", headers))
+        self._maybe_go_away()
+
+    def reset(self, code) -> None:
+        self.record.append(("Reset", int(code)))
+
     def send_file(self, handoff_, headers, fd, offset, count) -> None:
         self.record.append(("send_file", headers, offset, count))
 
-
-class RecordingExchange:
-    """What the loop receives: each event, described; body bytes are delivered as they
-    arrive (``on_drained``), so that a streamed body never waits."""
-
-    def __init__(self, can_sendfile: bool = False, abort_after: int | None = None) -> None:
-        self.record: list = []
-        self.wire = RecordingWire(self.record, can_sendfile)
-        self.stream_id = 7
-        self.aborted = False
-        self.app_waiting = False
-        self.response_headers = None
-        self.on_drained = self.on_aborted = None
-        self._abort_after = abort_after  # events before the client "goes away"
-
-    def send(self, event) -> None:
-        kind = type(event)
-        if kind is Response:
-            self.record.append(("Response", event.headers, event.data, event.end))
-        elif kind is Data:
-            self.record.append(("Data", event.data, event.end))
-        elif kind is Trailers:
-            self.record.append(("Trailers", event.fields))
-        elif kind is Informational:
-            self.record.append(("Informational", event.headers))
-        elif kind is Reset:
-            self.record.append(("Reset", int(event.code)))
-        data = getattr(event, "data", b"")
-        if data and self.on_drained is not None:
-            self.on_drained(len(data))
+    def _maybe_go_away(self) -> None:
         if self._abort_after is not None and len(self.record) >= self._abort_after:
-            self.aborted = True
-            if self.on_aborted is not None:
-                self.on_aborted()
+            self.exchange.abort()
+
+
+def make_exchange(twins: Twins, can_sendfile: bool = False, abort_after: int | None = None):
+    """A real exchange of ``twins``' build (stream 7, no body), on a recording wire."""
+    wire = RecordingWire(can_sendfile, abort_after)
+    exchange = twins.Exchange(wire, twins.ConnectionInfo(Socketless(), False), 7, "2", [])
+    exchange.body = EMPTY_BODY
+    wire.exchange = exchange
+    return exchange
 
 
 def call_now(callback, *args) -> None:
@@ -101,12 +123,12 @@ class Closable:
         self.record.append(("close",))
 
 
-def run(twins, app, method="GET", path="/", limit=16, **exchange_options) -> list:
-    """One call of ``app`` through ``twins`` (ThreadHandOff, run_app): the record of
-    events, log lines (level, message, whether a traceback) and closes."""
-    hand_off_class, run_app = twins
-    exchange = RecordingExchange(**exchange_options)
-    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "record": exchange.record}
+def run(twins: Twins, app, method="GET", path="/", limit=16, **exchange_options) -> list:
+    """One call of ``app`` through ``twins``: the record of what reached the wire, log
+    lines (level, message, whether a traceback) and closes."""
+    exchange = make_exchange(twins, **exchange_options)
+    record = exchange.wire.record
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "record": record}
     lines: list = []
 
     class Collect(logging.Handler):
@@ -119,11 +141,11 @@ def run(twins, app, method="GET", path="/", limit=16, **exchange_options) -> lis
     logger.addHandler(collect)
     logger.setLevel(logging.DEBUG)
     try:
-        run_app(app, environ, hand_off_class(exchange, call_now, limit))
+        twins.run_app(app, environ, twins.ThreadHandOff(exchange, call_now, limit))
     finally:
         logger.removeHandler(collect)
         logger.setLevel(level)
-    return exchange.record + [("log",) + line for line in lines]
+    return record + [("log",) + line for line in lines]
 
 
 # -- the apps ---------------------------------------------------------------------------
@@ -355,23 +377,21 @@ def test_close_is_called(twins):
 
 
 def test_an_aborted_exchange_runs_no_app(twins):
-    hand_off_class, run_app = twins
-    exchange = RecordingExchange()
-    exchange.aborted = True
+    exchange = make_exchange(twins)
+    exchange.abort()
     called = []
-    run_app(lambda environ, start_response: called.append(1),
-            {"REQUEST_METHOD": "GET", "PATH_INFO": "/"}, hand_off_class(exchange, call_now, 16))
-    assert called == [] and exchange.record == []
+    twins.run_app(lambda environ, start_response: called.append(1),
+                  {"REQUEST_METHOD": "GET", "PATH_INFO": "/"},
+                  twins.ThreadHandOff(exchange, call_now, 16))
+    assert called == [] and exchange.wire.record == []
 
 
 def test_a_closed_loop_stops_the_app(twins):
     """call_soon_threadsafe raises RuntimeError once the loop is closed."""
-    hand_off_class, _ = twins
-
     def closed(callback, *args):
         raise RuntimeError("Event loop is closed")
 
-    hand_off = hand_off_class(RecordingExchange(), closed, 16)
+    hand_off = twins.ThreadHandOff(make_exchange(twins), closed, 16)
     with pytest.raises(StreamAborted):
         hand_off.submit([(b":status", b"200")], b"", True)
     with pytest.raises(StreamAborted):
@@ -384,7 +404,7 @@ def test_the_hand_offs_expose_the_same_calls():
         return {name: inspect.signature(getattr(cls, name)).parameters.keys()
                 if callable(getattr(cls, name)) else "attribute"
                 for name in dir(cls) if not name.startswith("_") or name == "_hand"}
-    pure, fast = public(handoff.ThreadHandOff), public(CompiledHandOff)
+    pure, fast = public(PURE.ThreadHandOff), public(COMPILED.ThreadHandOff)
     assert set(fast) == set(pure)
     for name, parameters in pure.items():
         if parameters != "attribute":

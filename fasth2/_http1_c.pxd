@@ -1,0 +1,24 @@
+# How Cython stores http1.py's objects when it compiles that module a second time, as
+# fasth2._http1_c (setup.py: TYPED_TWINS): H1Protocol and H1Response become extension
+# types with these fields, which the compiled methods read directly (the wire reads its
+# protocol's through a typed reference). Every attribute the classes set must be here.
+
+from fasth2._exchange_c cimport Exchange as TypedExchange
+
+cdef class H1Protocol:
+    cdef public object server, config, loop, transport, framing, parser, streams
+    cdef public object closed, closing, write_paused
+    cdef public object _queue, _current, _receiving, _count, _unreleased, _body_buffered
+    cdef public object _reading_paused, _last_activity, _request_started, _paused_since
+    cdef public object apps, info, peer, _upgrade_buffer, _upgrade_to_h2c
+    cdef public object _drop_left, _drop_until, _lingering
+    cdef public object _url, _good_host, _headers, _fields, _hosts, _header_bytes
+    cdef public object _upgrade, _replay
+
+
+cdef class H1Response:
+    cdef public H1Protocol protocol
+    cdef public TypedExchange exchange
+    cdef public object stream_id, version, head, keep_alive
+    cdef public object _chunked, _finished, responded, trailers
+    cdef public object _expect_continue, _te_trailers, ends_with_close

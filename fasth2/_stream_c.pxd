@@ -1,0 +1,11 @@
+# How Cython stores stream.py's objects when it compiles that module a second time, as
+# fasth2._stream_c (setup.py: TYPED_TWINS): Stream becomes an extension type with these
+# fields. Every attribute the class sets must be here.
+
+from fasth2._exchange_c cimport Exchange as TypedExchange
+
+cdef class Stream:
+    cdef public TypedExchange exchange
+    cdef public object protocol, stream_id, _pending, _offset, _app_done
+    cdef public object _finished, _sender, _trailers, _wakeup, _turn, _poked, priority
+    cdef public object rfc9218, sched_queued, sched_version, stalled_since

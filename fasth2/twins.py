@@ -1,0 +1,30 @@
+"""Choose, once, the build of the modules that are compiled as they are.
+
+Strategy: besides the hand-written speedups (speedups.py), setup.py compiles a few
+pure-Python modules a second time, unchanged, under another name (``TYPED_TWINS``: e.g.
+http1.py as ``fasth2._http1_c``), each with a ``.pxd`` that makes its classes extension
+types with typed fields. One source, two builds: the ``.py`` is the pure one. The
+classes here are the compiled ones whenever the speedups are (``speedups.COMPILED``),
+else the Python ones; the rest of the package imports them from here, never from the
+modules themselves.
+"""
+
+from __future__ import annotations
+
+from .speedups import COMPILED
+
+# (Exchange first: the modules below import it from here while this one is loading.)
+if COMPILED:
+    from ._exchange_c import ConnectionInfo, Exchange
+    from ._handoff_c import ThreadHandOff
+    from ._http1_c import H1Protocol
+    from ._stream_c import Stream
+    from ._wsgi_c import run_app
+else:
+    from .exchange import ConnectionInfo, Exchange
+    from .handoff import ThreadHandOff
+    from .http1 import H1Protocol
+    from .stream import Stream
+    from .wsgi import run_app
+
+__all__ = ["ConnectionInfo", "Exchange", "H1Protocol", "Stream", "ThreadHandOff", "run_app"]
