@@ -302,18 +302,28 @@ def ident(environ, start_response):
     return _text(start_response, f"response for {n}\n".encode() * 10)
 
 
+def declared(environ, start_response):
+    """``/declared?length=N&body=M[&status=204]``: declares Content-Length N, sends M bytes
+    (a list body; ``gen=K``: a generator of K-byte chunks)."""
+    query = _query(environ)
+    start_response(query.get("status", "200") + " Whatever",
+                   [("Content-Type", "text/plain"), ("Content-Length", query["length"])])
+    size, step = int(query["body"]), int(query.get("gen", 0))
+    return [b"d" * size] if not step else (b"d" * min(step, size - i) for i in range(0, size, step))
+
+
 ROUTES = {
     "/hello": hello, "/echo": echo, "/echo-stream": echo_stream, "/digest": digest, "/environ": environ_json,
     "/status": status, "/headers": headers, "/write": use_write, "/generator": generator,
     "/error-before": error_before, "/error-after": error_after, "/exc-info": exc_info,
     "/bad-status": bad_status, "/bad-header": bad_header, "/lines": lines,
     "/tracked": tracked, "/big": big, "/blob": blob, "/sleep": sleep, "/id": ident,
-    "/hints": hints, "/grpc": grpc_like,
+    "/hints": hints, "/grpc": grpc_like, "/declared": declared,
 }
 
 
 # Broken on purpose: the validator would stop them before the server sees what they do.
-UNCHECKED = {"/bad-status", "/bad-header"}
+UNCHECKED = {"/bad-status", "/bad-header", "/declared"}
 CHECKED_ROUTES = {path: route if path in UNCHECKED else validator(route)
                   for path, route in ROUTES.items()}
 
