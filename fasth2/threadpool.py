@@ -67,9 +67,9 @@ class ThreadPool:
         if not batch:
             return
         calls = deque(batch)
-        self._put(calls)
-        if len(calls) > 1:
+        if len(batch) > 1:  # (not len(calls) after _put: a thread may have taken one)
             self._loop.call_later(SPREAD_AFTER, self._spread, calls)
+        self._put(calls)
 
     def _spread(self, calls: deque) -> None:
         """A batch is still running: its unstarted calls go to other threads.
