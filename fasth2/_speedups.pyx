@@ -871,19 +871,39 @@ def informational_response(list headers):
 def declared_content_length(list headers):
     """h2's ``H2Stream._initialize_content_length`` for a received request (see the
     twin): the content-length, None without one, ValueError for a bad one."""
-    cdef object length = None, parsed
-    cdef bytes value
+    cdef object length = None, parsed, name, value
     for pair in headers:
-        if pair[0] == b"content-length":
-            value = pair[1]
+        name = pair[0]
+        if type(name) is bytes:  # (the usual case: no Python comparison per field)
+            if PyBytes_GET_SIZE(name) != 14 or memcmp(PyBytes_AS_STRING(name), b"content-length", 14):
+                continue
+        elif name != b"content-length":
+            continue
+        value = pair[1]
+        parsed = _digits_value(value) if type(value) is bytes else None
+        if parsed is None:  # not short plain digits: Python's rules decide
             if value is None or not value.isdigit():
                 raise ValueError(f"Invalid content-length header: {value!r}")
             parsed = int(value, 10)
-            if length is None:
-                length = parsed
-            elif parsed != length:
-                raise ValueError(f"Conflicting content-length headers: {length} and {parsed}")
+        if length is None:
+            length = parsed
+        elif parsed != length:
+            raise ValueError(f"Conflicting content-length headers: {length} and {parsed}")
     return length
+
+
+cdef object _digits_value(bytes value):
+    """The number ``value`` spells in 1 to 18 ASCII digits; None for anything else."""
+    cdef Py_ssize_t size = PyBytes_GET_SIZE(value), i
+    cdef const unsigned char *p = <const unsigned char *>PyBytes_AS_STRING(value)
+    cdef long long number = 0
+    if size < 1 or size > 18:
+        return None
+    for i in range(size):
+        if p[i] < 48 or p[i] > 57:  # (b"0", b"9")
+            return None
+        number = number * 10 + (p[i] - 48)
+    return number
 
 
 FRAMING_LENGTH, FRAMING_CHUNKED, FRAMING_CLOSE = 0, 1, 2
