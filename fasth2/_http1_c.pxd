@@ -21,4 +21,4 @@ cdef class H1Response:
     cdef public TypedExchange exchange
     cdef public object stream_id, version, head, keep_alive
     cdef public object _chunked, _finished, responded, trailers
-    cdef public object _expect_continue, _te_trailers, ends_with_close, _owed
+    cdef public object _expect_continue, _te_trailers, ends_with_close

@@ -8,3 +8,4 @@ cdef class Response:
     cdef public bint head
     cdef public object trailers
     cdef public bint ended
+    cdef public object owed

@@ -74,14 +74,6 @@ class FileWrapper:
             close()
 
 
-def declared_length(headers: list) -> int | None:
-    """The Content-Length an encoded header list declares, if any."""
-    for name, value in headers:
-        if name == b"content-length":
-            return int(value)
-    return None
-
-
 def send_with_sendfile(socket_fd: int, fd: int, offset: int, count: int, stall: float,
                        aborted: Callable[[], bool]) -> int:
     """Send ``count`` bytes of file ``fd`` from ``offset`` to a non-blocking socket;

@@ -31,8 +31,8 @@ from .files import send_with_sendfile
 from .h1checks import check_head, host_is_valid, origin_form
 from .h1framing import RequestFraming, UpgradeRequested
 from .limits import DRAIN_BYTES, DRAIN_SECONDS, LINGER_SECONDS, declared_too_large
-from .speedups import (FRAMING_CHUNKED, FRAMING_CLOSE, FRAMING_LENGTH, http1_response_head,
-                       lone_head, parse_plain_head)
+from .speedups import (FRAMING_CHUNKED, FRAMING_CLOSE, http1_response_head, lone_head,
+                       parse_plain_head)
 
 if TYPE_CHECKING:
     from .server import Server
@@ -67,18 +67,6 @@ def error_response(status: int, text: str, fields: list) -> bytes:
                                                   _field_lines(fields))) + body
 
 
-def declared_body_length(headers: list) -> int | None:
-    """The body length a response head declares (encoded pairs, ``:status`` first):
-    its Content-Length, or 0 for a status that has no body (204, 304); None if neither
-    (or a Content-Length that is not a number: nothing to hold the body to)."""
-    if headers[0][1] in (b"204", b"304"):
-        return 0
-    for name, value in headers:
-        if name == b"content-length":
-            return int(value) if value.isdigit() else None
-    return None
-
-
 def _field_lines(fields: list) -> bytes:
     """``name: value`` lines, each ending in CRLF (a head's or a trailer section's)."""
     return b"".join(name + b": " + value + b"\r\n" for name, value in fields)
@@ -93,7 +81,7 @@ class H1Response:
 
     __slots__ = ("protocol", "stream_id", "exchange", "version", "head", "keep_alive",
                  "_chunked", "_finished", "responded", "trailers", "_expect_continue",
-                 "_te_trailers", "ends_with_close", "_owed")
+                 "_te_trailers", "ends_with_close")
 
     def __init__(self, protocol: "H1Protocol", number: int, headers: list, version: str,
                  head: bool, keep_alive: bool, expect_continue: bool, te_trailers: bool) -> None:
@@ -112,9 +100,6 @@ class H1Response:
         self.responded = False  # the status line has gone out
         self.trailers: list | None = None  # for the last chunk (see end_with_trailers)
         self.ends_with_close = False  # HTTP/1.0 body without a length: the close ends it
-        #: Body bytes still owed to the Content-Length the app declared (None: the body
-        #: is not framed by one, or has none).
-        self._owed: int | None = None
 
     def start(self, has_body: bool | None = None) -> None:
         """Its turn has come: run the app (after a 100 Continue, if asked for).
@@ -145,9 +130,6 @@ class H1Response:
         if headers is not None:
             out = self._head_block(headers)
             self.responded = True
-        given = len(data)  # (what the app handed over, counted as buffered until drained)
-        if self._owed is not None and (given > self._owed or end and given < self._owed):
-            data = self._off_its_length(data)
         if data:
             out += b"%x\r\n%s\r\n" % (len(data), data) if self._chunked else data
         if end and self._chunked:
@@ -155,31 +137,12 @@ class H1Response:
         protocol.write(out)
         exchange = self.exchange
         exchange.bytes_sent += len(data)
-        if self._owed is not None:
-            self._owed -= len(data)
         if end:
             self._finished = True
             exchange.complete()
             protocol.exchange_finished(self)
-        elif given:
-            protocol.drained_when_writable(exchange, given)
-
-    def _off_its_length(self, data: bytes) -> bytes:
-        """The app's body does not match its Content-Length: the client could not tell
-        where this response ends and the next begins, so the connection ends with this
-        response (as gunicorn and h11's servers do), the body cut at the declared
-        length if it runs past it; the app's error is logged once."""
-        if self.keep_alive or not self.ends_with_close:
-            owed = self._owed
-            if len(data) > owed:
-                log.error("the app sent more body than its Content-Length (or its status) "
-                          "allows; the rest is dropped and the connection closed")
-            else:
-                log.error("the app's response ended %d bytes short of its Content-Length; "
-                          "the connection is closed", owed - len(data))
-            self.keep_alive = False
-            self.ends_with_close = True  # (the close ends the body: TLS closes at once)
-        return data[:self._owed]
+        elif data:
+            protocol.drained_when_writable(exchange, len(data))
 
     def end_with_trailers(self, trailers: list) -> None:
         """Trailers go out in a chunked body's trailer section, to a client that said
@@ -205,8 +168,6 @@ class H1Response:
         speedups.http1_response_head)."""
         block, framing = http1_response_head(headers, self.protocol.server.default_fields,
                                              self.head, self.version, self.keep_alive)
-        if framing == FRAMING_LENGTH and not self.head:
-            self._owed = declared_body_length(headers)
         if framing == FRAMING_CHUNKED:
             self._chunked = True
         elif framing == FRAMING_CLOSE:
@@ -263,8 +224,6 @@ class H1Response:
         complete."""
         if not self._finished:
             self.exchange.bytes_sent += count
-            if self._owed is not None:
-                self._owed -= count
             self.respond(None, b"", True)
 
     def reset(self, error_code: int) -> None:

@@ -59,7 +59,6 @@ http1_response_head = implementation.http1_response_head
 h2_response_fields = implementation.h2_response_fields
 FRAMING_CHUNKED = implementation.FRAMING_CHUNKED
 FRAMING_CLOSE = implementation.FRAMING_CLOSE
-FRAMING_LENGTH = implementation.FRAMING_LENGTH
 HpackDecoder = implementation.HpackDecoder
 HpackEncoder = implementation.HpackEncoder
 ReadBuffer = implementation.ReadBuffer

@@ -22,8 +22,8 @@ from h2.errors import ErrorCodes
 
 from ._version import VERSION
 from .errors import StreamAborted
-from .files import FileWrapper, declared_length
-from .speedups import encode_response_headers
+from .files import FileWrapper
+from .speedups import declared_content_length, encode_response_headers
 from .tls import client_certificate_environ
 
 log = logging.getLogger("fasth2.error")
@@ -82,6 +82,16 @@ def base_environ(connection, multiprocess: bool = False) -> dict:
     return environ
 
 
+def _allowed_body_length(headers: list) -> int | None:
+    """The body length a final response head (encoded, ``:status`` first) allows: its
+    Content-Length, 0 for 204 and 304, None if neither (the body is not counted).
+    ValueError for a Content-Length that is not digits, or two that disagree (the app's
+    error: a 500 while nothing has gone out)."""
+    if headers[0][1] in (b"204", b"304"):
+        return 0
+    return declared_content_length(headers)
+
+
 def _encode_fields(headers: list) -> list:
     """Checked and encoded as a final response's headers are, without ``:status`` (the
     encoder takes no 1xx status, and trailers have none)."""
@@ -91,7 +101,7 @@ def _encode_fields(headers: list) -> list:
 class Response:
     """The response side of one WSGI call: ``start_response``, ``write`` and the body."""
 
-    __slots__ = ("stream", "headers", "headers_sent", "head", "trailers", "ended")
+    __slots__ = ("stream", "headers", "headers_sent", "head", "trailers", "ended", "owed")
 
     def __init__(self, stream, head: bool) -> None:
         self.stream = stream  # the exchange's ThreadHandOff
@@ -100,6 +110,9 @@ class Response:
         self.head = head  # a HEAD request: send headers only
         self.trailers: list | None = None  # set by send_trailers, sent after the body
         self.ended = False  # the last piece went out
+        #: Body bytes the head's Content-Length still allows (None: not counted; -1:
+        #: the app ran past it, which was logged, and the rest of its body is dropped).
+        self.owed: int | None = None
 
     def start_response(self, status: str, headers: list, exc_info=None) -> Callable:
         """PEP 3333 ``start_response``: validate and remember the status and headers."""
@@ -134,18 +147,49 @@ class Response:
     def _finish(self, headers: list | None, body: bytes) -> None:
         """The last piece of the response, with the trailers if the app set some."""
         self.ended = True
+        owed = self.owed
+        if owed is not None and len(body) != owed:
+            if len(body) < owed:
+                self._end_short(headers, body)
+                return
+            body = self._past_length(body)
         if self.trailers is None or self.head:
             self.stream.submit(headers, body, True)
         else:
             self.stream.finish_with_trailers(headers, body, self.trailers)
 
+    def _past_length(self, data: bytes) -> bytes:
+        """The app's body runs past its Content-Length (or has a 204 or 304): the client
+        would read the rest as garbage (HTTP/1.1: as the next response), so it is dropped;
+        the app's error is logged once."""
+        owed = self.owed
+        if owed < 0:
+            return b""
+        log.error("the app sent more body than its Content-Length (or its status) allows; "
+                  "the rest is dropped")
+        self.owed = -1
+        return data[:owed]
+
+    def _end_short(self, headers: list | None, body: bytes) -> None:
+        """The app's body ended short of its Content-Length: what there is goes out, then
+        the stream is reset (INTERNAL_ERROR; HTTP/1.1: the connection closes), the only
+        way to tell the client that the response is incomplete."""
+        log.error("the app's response ended %d bytes short of its Content-Length; the "
+                  "stream is reset (HTTP/1.1: the connection closed)", self.owed - len(body))
+        if headers is not None or body:
+            self.stream.submit(headers, body, False)
+        self.stream.reset(ErrorCodes.INTERNAL_ERROR)
+
     def _take_headers(self) -> list | None:
         if self.headers_sent:
             return None
-        if self.headers is None:
+        headers = self.headers
+        if headers is None:
             raise RuntimeError("the application sent a body before calling start_response()")
+        if not self.head:  # (a HEAD's body is dropped whatever its length)
+            self.owed = _allowed_body_length(headers)
         self.headers_sent = True
-        return self.headers
+        return headers
 
     def write(self, data: bytes) -> None:
         """The legacy ``write()`` callable that ``start_response`` returns."""
@@ -158,6 +202,12 @@ class Response:
                 raise RuntimeError("the application sent a body before calling start_response()")
             return
         headers = self._take_headers()
+        owed = self.owed
+        if owed is not None:
+            if len(data) > owed:
+                data = self._past_length(data)
+            elif owed >= 0:
+                self.owed = owed - len(data)
         if data:
             self.stream.submit(headers, data, False)
         elif headers is not None:
@@ -170,12 +220,9 @@ class Response:
             return
         if type(result) is list or type(result) is tuple:
             body = b"".join(result)  # a TypeError here names a non-bytes item
-            if self.trailers is None and not self.headers_sent and self.headers is not None:
-                # The usual response, in one hand-off (what _finish does, two calls shorter).
-                self.headers_sent = self.ended = True
-                self.stream.submit(self.headers, b"" if self.head else body, True)
-                return
-            self._finish(self._take_headers(), b"" if self.head else body)
+            if self.head:
+                body = b""
+            self._finish(self._take_headers(), body)
             return
         for chunk in result:
             if type(chunk) is not bytes:
@@ -189,10 +236,11 @@ class Response:
         else the file in blocks; never past the declared Content-Length."""
         if self.headers is None:
             raise RuntimeError("the application returned a body before calling start_response()")
-        length = None if self.headers_sent else declared_length(self.headers)
         if self.head:
             self._finish(self._take_headers(), b"")
             return
+        # (-1, the body already past its length: blocks() yields nothing)
+        length = self.owed if self.headers_sent else _allowed_body_length(self.headers)
         regular = None if self.headers_sent or not self.stream.can_sendfile else wrapper.regular_file()
         if regular is not None:
             fd, offset, available = regular

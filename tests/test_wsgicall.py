@@ -23,6 +23,8 @@ from fasth2.body import EMPTY_BODY
 from fasth2.errors import StreamAborted
 from fasth2.files import FileWrapper
 
+from . import apps
+
 
 class Twins(NamedTuple):
     """One build's classes for a call: the exchange's, and the app thread's side."""
@@ -207,15 +209,6 @@ def fails_after_headers(environ, start_response):
     raise ValueError("half an answer")
 
 
-def replaces_its_headers(environ, start_response):
-    start_response("200 OK", [("X-First", "1")])
-    try:
-        raise KeyError("late")
-    except KeyError:
-        start_response("500 Oops", [("X-Second", "2")], sys.exc_info())
-    return [b"replaced"]
-
-
 def replaces_after_sending(environ, start_response):
     write = start_response("200 OK", [])
     write(b"sent")
@@ -291,6 +284,34 @@ def file_longer_than_it_is(environ, start_response):
     return FileWrapper(open(__file__, "rb"))
 
 
+def short_of_its_length(environ, start_response):
+    start_response("200 OK", [("Content-Length", "10")])
+    return [b"abc"]
+
+
+def streamed_past_its_length(environ, start_response):
+    start_response("200 OK", [("Content-Length", "4")])
+    yield b"abc"
+    yield b"def"
+    yield b"ghi"
+
+
+def written_past_its_length(environ, start_response):
+    write = start_response("200 OK", [("Content-Length", "2")])
+    write(b"abc")
+    return [b"def"]
+
+
+def body_on_204(environ, start_response):
+    start_response("204 No Content", [])
+    return [b"nothing"]
+
+
+def length_not_a_number(environ, start_response):
+    start_response("200 OK", [("Content-Length", "1_0")])
+    return [b"0123456789"]
+
+
 def stream_of(count: int):
     def app(environ, start_response):
         start_response("200 OK", [])
@@ -301,9 +322,11 @@ def stream_of(count: int):
 
 APPS = [list_body, tuple_body, generator_body, empty_chunk_first, write_then_list, empty_body,
         empty_write_sends_the_head, closable, fails_before_start, fails_after_headers,
-        replaces_its_headers, replaces_after_sending, starts_twice, body_before_start,
+        apps.exc_info, replaces_after_sending, starts_twice, body_before_start,
         yields_text, writes_text, bad_status, with_trailers, trailers_via_gunicorns_key,
-        early_hints, hints_too_late, file_body, file_without_length, file_longer_than_it_is]
+        early_hints, hints_too_late, file_body, file_without_length, file_longer_than_it_is,
+        short_of_its_length, streamed_past_its_length, written_past_its_length, body_on_204,
+        length_not_a_number]
 REQUESTS = [("GET", "/"), ("HEAD", "/"), ("OPTIONS", "*"), ("GET", "*")]
 
 
@@ -350,6 +373,26 @@ def test_a_failure_before_the_head_is_a_500_and_after_it_a_reset(twins):
     after = run(twins, fails_after_headers)
     assert after[:3] == [("reserve", 4), ("Response", [(b":status", b"200")], b"part", False),
                          ("Reset", 2)]
+
+
+def test_a_body_is_held_to_its_content_length(twins):
+    """Short: what there is, then a reset. Long: cut at the length, one error logged.
+    None on a 204. A length that is no number: the app's error, a 500."""
+    record = run(twins, short_of_its_length)
+    assert record[1:3] == [("Response", [(b":status", b"200"), (b"content-length", b"10")],
+                            b"abc", False), ("Reset", 2)]
+    assert record[3][:2] == ("log", "ERROR") and "7 bytes short" in record[3][2]
+    for app in (streamed_past_its_length, written_past_its_length):
+        record = run(twins, app)
+        sent = b"".join(entry[-2] for entry in record if entry[0] in ("Response", "Data"))
+        assert sent == (b"abcd" if app is streamed_past_its_length else b"ab")
+        assert record[-2][-1] is True  # the stream ends
+        assert [entry[2] for entry in record if entry[0] == "log"] == [
+            "the app sent more body than its Content-Length (or its status) allows; "
+            "the rest is dropped"]
+    assert run(twins, body_on_204)[0] == ("Response", [(b":status", b"204")], b"", True)
+    record = run(twins, length_not_a_number)
+    assert record[-2][1][0] == (b":status", b"500") and record[-1][:2] == ("log", "ERROR")
 
 
 def test_trailers_follow_the_body(twins):
