@@ -204,9 +204,9 @@ class Response:
         headers = self._take_headers()
         owed = self.owed
         if owed is not None:
-            if len(data) > owed:
+            if len(data) > owed:  # (always, once past: owed is then -1)
                 data = self._past_length(data)
-            elif owed >= 0:
+            else:
                 self.owed = owed - len(data)
         if data:
             self.stream.submit(headers, data, False)

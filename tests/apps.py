@@ -303,8 +303,8 @@ def ident(environ, start_response):
 
 
 def declared(environ, start_response):
-    """``/declared?length=N&body=M[&status=204]``: declares Content-Length N, sends M bytes
-    (a list body; ``gen=K``: a generator of K-byte chunks)."""
+    """``/declared?length=N&body=M[&gen=K][&status=S]``: declares Content-Length N (any
+    text), sends M bytes (a list body; ``gen``: a generator of K-byte chunks)."""
     query = _query(environ)
     start_response(query.get("status", "200") + " Whatever",
                    [("Content-Type", "text/plain"), ("Content-Length", query["length"])])
