@@ -43,6 +43,9 @@ class Config:
     ssl_context_factory: Callable[["Config"], "ssl.SSLContext"] | None = None
     #: Size of the thread pool that runs the WSGI application.
     threads: int = 8
+    #: Run HTTP/1.1 app calls under Linux's SCHED_BATCH policy, so that waking their
+    #: thread does not preempt the event loop (see threadpolicy.py); elsewhere: no effect.
+    batch_scheduling: bool = True
     #: Seconds that in-flight streams get to finish after SIGTERM/SIGINT.
     graceful_timeout: float = 5.0
     #: Peers whose forwarding headers (Forwarded, X-Forwarded-*) are believed:

@@ -24,6 +24,7 @@ from .limits import declared_too_large
 from .proxy import FORWARDING_KEYS, apply_forwarding, apply_root_path
 from .speedups import any_key_in, build_environ, encode_response_headers
 from .threadpool import ThreadShare
+from .threadpolicy import use_batch_policy
 from .twins import ThreadHandOff, run_app
 from .wsgi import base_environ
 
@@ -42,6 +43,20 @@ def refuse(exchange: "Exchange", status: int, reason: str) -> None:
         ("content-type", "text/plain"), ("content-length", str(len(body)))])
     exchange.reserve(len(body))
     exchange.send(Response(headers, body, True))
+
+
+def run_app_batched(app: Callable, environ: dict, handoff) -> None:
+    """``run_app`` for an HTTP/1.x call (``--batch-scheduling``): under SCHED_BATCH unless
+    its request body is still arriving (see threadpolicy.py)."""
+    use_batch_policy(environ["wsgi.input"].ended)
+    run_app(app, environ, handoff)
+
+
+def run_app_promptly(app: Callable, environ: dict, handoff) -> None:
+    """``run_app`` for an HTTP/2 call (``--batch-scheduling``): under the default
+    policy (see threadpolicy.py)."""
+    use_batch_policy(False)
+    run_app(app, environ, handoff)
 
 
 class WSGIGateway:
@@ -77,6 +92,9 @@ class WSGIConnection(ThreadShare):
             else None
         self._call_soon = server.loop.call_soon_threadsafe
         self._run_on_loop = partial(call_on_loop, self._call_soon)
+        #: How an app call runs: its thread's scheduling policy (see threadpolicy.py).
+        self._run_app = run_app if not self.config.batch_scheduling \
+            else run_app_promptly if self._shared else run_app_batched
 
     def begin(self, exchange: "Exchange", has_body: bool) -> None:
         """A request head arrived: give the exchange its body's receiver
@@ -117,6 +135,6 @@ class WSGIConnection(ThreadShare):
             return False
         handoff = ThreadHandOff(exchange, self._call_soon, self.config.stream_buffer_size)
         if not self._shared:
-            self.server.app_threads.submit(run_app, self.app, environ, handoff)
+            self.server.app_threads.submit(self._run_app, self.app, environ, handoff)
             return True
-        return self.start(run_app, self.app, environ, handoff, order=order)
+        return self.start(self._run_app, self.app, environ, handoff, order=order)

@@ -117,6 +117,9 @@ OPTIONS: tuple[Option, ...] = (
            "unix:PATH or fd://N (default {default})", kind=LIST, metavar="HOST:PORT"),
     Option(("--threads",), "threads", "threads running the app in each worker process "
            "(default {default})", whole_number, metavar="N"),
+    Option(("--batch-scheduling",), "batch_scheduling", "run HTTP/1.1 app calls under "
+           "Linux's SCHED_BATCH policy: waking their thread does not preempt the event "
+           "loop, which holds the GIL (default: on)", switch, SWITCH),
     Option(("--graceful-timeout",), "graceful_timeout", "time in-flight requests get after "
            "SIGTERM/SIGINT (default {default})", seconds, metavar="SECONDS"),
     Option(("--max-concurrent-streams",), "max_concurrent_streams", "HTTP/2 streams a client "

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import sys
+import threading
 import time
 from urllib.parse import parse_qs
 from wsgiref.validate import validator
@@ -312,13 +313,25 @@ def declared(environ, start_response):
     return [b"d" * size] if not step else (b"d" * min(step, size - i) for i in range(0, size, step))
 
 
+def policy(environ, start_response):
+    """``/policy[?hold=S]``: "POLICY THREAD": the scheduling policy (``batch``, ``other``...)
+    and identity of the thread running this call, once it has read the request body
+    and held the thread S seconds."""
+    _read_all(environ["wsgi.input"])
+    time.sleep(float(_query(environ).get("hold", 0)))
+    names = {getattr(os, f"SCHED_{name.upper()}"): name
+             for name in ("other", "batch", "idle", "fifo", "rr")}
+    policy = names[os.sched_getscheduler(0)]
+    return _text(start_response, f"{policy} {threading.get_ident()}".encode())
+
+
 ROUTES = {
     "/hello": hello, "/echo": echo, "/echo-stream": echo_stream, "/digest": digest, "/environ": environ_json,
     "/status": status, "/headers": headers, "/write": use_write, "/generator": generator,
     "/error-before": error_before, "/error-after": error_after, "/exc-info": exc_info,
     "/bad-status": bad_status, "/bad-header": bad_header, "/lines": lines,
     "/tracked": tracked, "/big": big, "/blob": blob, "/sleep": sleep, "/id": ident,
-    "/hints": hints, "/grpc": grpc_like, "/declared": declared,
+    "/hints": hints, "/grpc": grpc_like, "/declared": declared, "/policy": policy,
 }
 
 
