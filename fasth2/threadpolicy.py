@@ -24,8 +24,9 @@ from __future__ import annotations
 import os
 import threading
 
-_BATCH = getattr(os, "SCHED_BATCH", None)
-_DEFAULT = getattr(os, "SCHED_OTHER", None)
+#: Whether threads can change their policy here (Linux; not macOS, whose os module has
+#: SCHED_OTHER but no sched_setscheduler, nor Windows).
+AVAILABLE = hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_BATCH")
 
 _thread = threading.local()  # .batch: the policy this thread was last put under
 
@@ -34,12 +35,10 @@ def use_batch_policy(batch: bool) -> None:
     """Put the calling thread under SCHED_BATCH (True) or the default policy (False),
     unless it already is. Where the policy cannot be set (not Linux, or a sandbox that
     forbids it), the thread keeps the one it has."""
-    if getattr(_thread, "batch", False) is batch:
+    if not AVAILABLE or getattr(_thread, "batch", False) is batch:
         return
     _thread.batch = batch
-    policy = _BATCH if batch else _DEFAULT
-    if policy is None:
-        return
+    policy = os.SCHED_BATCH if batch else os.SCHED_OTHER
     try:
         os.sched_setscheduler(0, policy, os.sched_param(0))  # 0: the calling thread
     except OSError:
