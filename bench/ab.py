@@ -41,13 +41,7 @@ def start(stack: ExitStack, checkout: Path, env: dict, scenario, tls) -> str:
     """Start one variant for the scenario on core 0; its base URL."""
     port = free_port()
     command = server_command("fasth2", scenario.protocol, port, tls)
-    saved = dict(os.environ)
-    os.environ.update(env)  # (running_server hands os.environ to the server)
-    try:
-        stack.enter_context(running_server(command, port, checkout))
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    stack.enter_context(running_server(command, port, checkout, env=env))
     return f"{'https' if scenario.protocol == 'h2' else 'http'}://127.0.0.1:{port}"
 
 

@@ -195,11 +195,12 @@ def server_and_root(server: str) -> tuple[str, Path]:
 
 
 @contextmanager
-def running_server(command: list[str], port: int, root: Path = ROOT, cpus: str | None = "0"):
-    """Run a server ``command`` from ``root`` on ``cpus`` (None: unpinned); yield its
-    process once ``port`` listens, and stop it (SIGTERM, then SIGKILL after 10 s) when
-    the block ends."""
-    env = dict(os.environ, PYTHONPATH=str(root))
+def running_server(command: list[str], port: int, root: Path = ROOT, cpus: str | None = "0",
+                   env: dict[str, str] | None = None):
+    """Run a server ``command`` from ``root`` on ``cpus`` (None: unpinned), with ``env``
+    added to this process's environment; yield its process once ``port`` listens, and
+    stop it (SIGTERM, then SIGKILL after 10 s) when the block ends."""
+    env = dict(os.environ, **(env or {}), PYTHONPATH=str(root))
     pinned = ["taskset", "-c", cpus] if cpus else []
     process = subprocess.Popen([*pinned, *command], cwd=root, env=env,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
