@@ -13,8 +13,7 @@ import asyncio
 from functools import partial
 from typing import TYPE_CHECKING
 
-from .protocol import BufferedH2Protocol, H2Protocol
-from .twins import H1Protocol
+from .twins import BufferedH2Protocol, H1Protocol, H2Protocol
 
 if TYPE_CHECKING:
     from .server import Server

@@ -20,11 +20,13 @@ if COMPILED:
     from ._http1_c import H1Protocol
     from ._stream_c import Stream
     from ._wsgi_c import run_app
+    from ._protocol_c import BufferedH2Protocol, H2Protocol  # (last: it imports Stream)
 else:
     from .exchange import ConnectionInfo, Exchange
     from .handoff import ThreadHandOff
     from .http1 import H1Protocol
     from .stream import Stream
     from .wsgi import run_app
+    from .protocol import BufferedH2Protocol, H2Protocol
 
-__all__ = ["ConnectionInfo", "Exchange", "H1Protocol", "Stream", "ThreadHandOff", "run_app"]
+__all__ = ["BufferedH2Protocol", "ConnectionInfo", "Exchange", "H1Protocol", "H2Protocol", "Stream", "ThreadHandOff", "run_app"]

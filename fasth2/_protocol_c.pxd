@@ -1,0 +1,31 @@
+# How Cython stores protocol.py's objects when it compiles that module a second time, as
+# fasth2._protocol_c (setup.py: TYPED_TWINS): H2Protocol and BufferedH2Protocol become
+# extension types with these fields, which the compiled methods read directly. Every
+# attribute the classes set must be here.
+
+cdef class H2Protocol:
+    cdef public object server, config, loop, transport, conn, write_paused, closing
+    cdef public object _closed, _goaway_last, _flush_scheduled, _unflushed, _requests
+    cdef public object _highest_request, _closed_stream_frames, held, apps
+    cdef public object _last_activity, _last_sent, _paused_since, info, peer
+    cdef public object _upgraded_request, uploads, pieces, scheduler, _budget
+    cdef public object _priority_updates, _scanner
+    cdef public dict streams, _draining
+
+    # Methods the hot path calls on itself: C calls from compiled code (a subclass, or
+    # Python, still sees ordinary methods).
+    cpdef _receive(self, item)
+    cpdef _on_request(self, event)
+    cpdef _start_request(self, stream_id, headers, priority, has_body, whole_body=*)
+    cpdef _on_data(self, event)
+    cpdef _on_stream_ended(self, event)
+    cpdef flush(self)
+    cpdef flush_soon(self)
+    cpdef queued(self, size)
+    cpdef stream_finished(self, stream)
+    cpdef release(self, size)
+    cpdef glitch(self, what, cost=*)
+
+
+cdef class BufferedH2Protocol(H2Protocol):
+    cdef public object _reader, _read_size
