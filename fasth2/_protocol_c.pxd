@@ -13,12 +13,10 @@ cdef class H2Protocol:
     cdef public dict streams, _draining
 
     # Methods the hot path calls on itself: C calls from compiled code (a subclass, or
-    # Python, still sees ordinary methods).
+    # Python, still sees ordinary methods). Never the event handlers: HANDLERS holds
+    # them as class attributes, which Cython cannot make of a cpdef method.
     cpdef _receive(self, item)
-    cpdef _on_request(self, event)
     cpdef _start_request(self, stream_id, headers, priority, has_body, whole_body=*)
-    cpdef _on_data(self, event)
-    cpdef _on_stream_ended(self, event)
     cpdef flush(self)
     cpdef flush_soon(self)
     cpdef queued(self, size)

@@ -23,9 +23,8 @@ from .handoff import call_on_loop
 from .limits import declared_too_large
 from .proxy import FORWARDING_KEYS, apply_forwarding, apply_root_path
 from .speedups import any_key_in, build_environ, encode_response_headers
-from .threadpool import ThreadShare
 from .threadpolicy import use_batch_policy
-from .twins import ThreadHandOff, run_app
+from .twins import ThreadHandOff, ThreadShare, run_app
 from .wsgi import base_environ
 
 if TYPE_CHECKING:
@@ -77,6 +76,11 @@ class WSGIGateway:
 class WSGIConnection(ThreadShare):
     """The WSGI gateway's side of one connection: its base environ, and its share of
     the thread pool (a ThreadShare: ``running``, ``open``, ``resume``...)."""
+
+    # Slots: ThreadShare is an extension type when compiled, and a Python class deriving
+    # from one keeps its attributes in a dict that 3.11 reads the slow way.
+    __slots__ = ("server", "app", "config", "environ", "_root_path", "_shared", "_forwarding",
+                 "_call_soon", "_run_on_loop", "_run_app")
 
     def __init__(self, gateway: WSGIGateway, connection, budget_owner) -> None:
         server = self.server = gateway.server

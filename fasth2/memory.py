@@ -61,6 +61,8 @@ class ResponseMemory:
     some wait) and ``resume_app_calls()``.
     """
 
+    __slots__ = ("per_connection", "limit", "total", "open", "_accounts", "_held_back", "_lock")
+
     def __init__(self, per_connection: int, limit: int) -> None:
         self.per_connection = per_connection
         self.limit = limit

@@ -24,13 +24,13 @@ from .config import Config
 from .errors import StartupError
 from .gateway import WSGIGateway
 from .listeners import Listener, log_listening, open_listeners
-from .memory import ResponseMemory, tune_allocator
+from .memory import tune_allocator
 from .metrics import Metrics, serve_process_metrics
 from .proxy import TrustedPeers
 from .selector import ProtocolSelector
 from .speedups import warn_if_slow
-from .threadpool import ThreadPool
 from .tls import make_ssl_context, reload_certificates
+from .twins import ResponseMemory, ThreadPool
 
 log = logging.getLogger("fasth2.error")
 

@@ -32,6 +32,9 @@ SPREAD_AFTER = 0.001  # seconds a batch may run before its unstarted calls move 
 class ThreadPool:
     """At most ``size`` daemon threads taking calls from one queue."""
 
+    __slots__ = ("_loop", "on_starved", "_batch", "_size", "_name", "_queue", "_backlog",
+                 "newest_queued_at", "_lock", "_threads", "_idle", "_closed")
+
     def __init__(self, loop, size: int, name: str = "fasth2-app",
                  on_starved: Callable[[], None] | None = None) -> None:
         self._loop = loop
@@ -159,6 +162,9 @@ class ThreadShare:
     calls start in ``order`` (an HTTP/2 stream's urgency, then its id): a page's HTML
     and CSS do not wait behind the images requested before them.
     """
+
+    __slots__ = ("_pool", "_limit", "_gate", "_owner", "_lock", "_waiting", "_arrivals",
+                 "running", "open")
 
     def __init__(self, pool: ThreadPool, limit: int, gate, owner) -> None:
         self._pool = pool

@@ -18,15 +18,20 @@ if COMPILED:
     from ._exchange_c import ConnectionInfo, Exchange
     from ._handoff_c import ThreadHandOff
     from ._http1_c import H1Protocol
+    from ._memory_c import ResponseMemory
     from ._stream_c import Stream
+    from ._threadpool_c import ThreadPool, ThreadShare
     from ._wsgi_c import run_app
     from ._protocol_c import BufferedH2Protocol, H2Protocol  # (last: it imports Stream)
 else:
     from .exchange import ConnectionInfo, Exchange
     from .handoff import ThreadHandOff
     from .http1 import H1Protocol
+    from .memory import ResponseMemory
     from .stream import Stream
+    from .threadpool import ThreadPool, ThreadShare
     from .wsgi import run_app
     from .protocol import BufferedH2Protocol, H2Protocol
 
-__all__ = ["BufferedH2Protocol", "ConnectionInfo", "Exchange", "H1Protocol", "H2Protocol", "Stream", "ThreadHandOff", "run_app"]
+__all__ = ["BufferedH2Protocol", "ConnectionInfo", "Exchange", "H1Protocol", "H2Protocol",
+           "ResponseMemory", "Stream", "ThreadHandOff", "ThreadPool", "ThreadShare", "run_app"]

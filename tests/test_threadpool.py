@@ -10,7 +10,7 @@ import time
 import pytest
 import uvloop
 
-from fasth2.threadpool import ThreadPool
+from fasth2.twins import ThreadPool
 
 ROUNDS = 200
 

@@ -1,0 +1,7 @@
+# How Cython stores memory.py's objects when it compiles that module a second time, as
+# fasth2._memory_c (setup.py: TYPED_TWINS): ResponseMemory becomes an extension type with
+# these fields, which its compiled methods (a response's hold on the app thread, its
+# release on the loop) read directly. Every attribute the class sets must be here.
+
+cdef class ResponseMemory:
+    cdef public object per_connection, limit, total, open, _accounts, _held_back, _lock

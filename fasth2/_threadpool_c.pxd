@@ -1,0 +1,14 @@
+# How Cython stores threadpool.py's objects when it compiles that module a second time,
+# as fasth2._threadpool_c (setup.py: TYPED_TWINS): ThreadPool and ThreadShare become
+# extension types with these fields, which the compiled methods read directly (a share
+# reads its pool's through a typed reference). Every attribute the classes set must be
+# here. gateway.WSGIConnection, a Python class, derives from ThreadShare.
+
+cdef class ThreadPool:
+    cdef public object _loop, on_starved, _batch, _size, _name, _queue, _backlog
+    cdef public object newest_queued_at, _lock, _threads, _idle, _closed
+
+
+cdef class ThreadShare:
+    cdef public ThreadPool _pool
+    cdef public object _limit, _gate, _owner, _lock, _waiting, _arrivals, running, open
