@@ -2,7 +2,7 @@
 # as fasth2._threadpool_c (setup.py: TYPED_TWINS): ThreadPool and ThreadShare become
 # extension types with these fields, which the compiled methods read directly (a share
 # reads its pool's through a typed reference). Every attribute the classes set must be
-# here. gateway.WSGIConnection, a Python class, derives from ThreadShare.
+# here.
 
 cdef class ThreadPool:
     cdef public object _loop, on_starved, _batch, _size, _name, _queue, _backlog

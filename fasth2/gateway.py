@@ -61,6 +61,8 @@ def run_app_promptly(app: Callable, environ: dict, handoff) -> None:
 class WSGIGateway:
     """Runs one WSGI app for the exchanges of every connection of a server."""
 
+    __slots__ = ("app", "server")
+
     def __init__(self, app: Callable, server: "Server") -> None:
         self.app = app
         self.server = server
@@ -73,19 +75,20 @@ class WSGIGateway:
         return WSGIConnection(self, connection, budget_owner)
 
 
-class WSGIConnection(ThreadShare):
+class WSGIConnection:
     """The WSGI gateway's side of one connection: its base environ, and its share of
-    the thread pool (a ThreadShare: ``running``, ``open``, ``resume``...)."""
+    the thread pool (``share``, a ThreadShare, whose ``running``, ``open``, ``waiting``
+    and ``resume`` this passes on: what the protocol and the response budget use)."""
 
-    # Slots: ThreadShare is an extension type when compiled, and a Python class deriving
-    # from one keeps its attributes in a dict that 3.11 reads the slow way.
-    __slots__ = ("server", "app", "config", "environ", "_root_path", "_shared", "_forwarding",
-                 "_call_soon", "_run_on_loop", "_run_app")
+    # (a ThreadShare held, not inherited: compiled, both are extension types, and one
+    # module's cannot derive from another's here, see _gateway_c.pxd)
+    __slots__ = ("server", "app", "config", "environ", "_root_path", "share", "_shared",
+                 "_forwarding", "_call_soon", "_run_on_loop", "_run_app")
 
     def __init__(self, gateway: WSGIGateway, connection, budget_owner) -> None:
         server = self.server = gateway.server
-        super().__init__(server.app_threads, server.thread_share, server.response_memory,
-                         budget_owner)
+        self.share = ThreadShare(server.app_threads, server.thread_share,
+                                 server.response_memory, budget_owner)
         self.app = gateway.app
         self.config = server.config
         self.environ = base_environ(connection, self.config.workers > 1)
@@ -99,6 +102,29 @@ class WSGIConnection(ThreadShare):
         #: How an app call runs: its thread's scheduling policy (see threadpolicy.py).
         self._run_app = run_app if not self.config.batch_scheduling \
             else run_app_promptly if self._shared else run_app_batched
+
+    @property
+    def running(self) -> int:
+        """App calls of this connection running (see ThreadShare)."""
+        return self.share.running
+
+    @property
+    def open(self) -> bool:
+        """False while no new app call of this connection may start (see ThreadShare)."""
+        return self.share.open
+
+    @open.setter
+    def open(self, value: bool) -> None:
+        self.share.open = value
+
+    @property
+    def waiting(self) -> bool:
+        """True while app calls wait for room (see ThreadShare)."""
+        return self.share.waiting
+
+    def resume(self) -> None:
+        """The share (or the gate) is open again: start the waiting calls."""
+        self.share.resume()
 
     def begin(self, exchange: "Exchange", has_body: bool) -> None:
         """A request head arrived: give the exchange its body's receiver
@@ -141,4 +167,4 @@ class WSGIConnection(ThreadShare):
         if not self._shared:
             self.server.app_threads.submit(self._run_app, self.app, environ, handoff)
             return True
-        return self.start(self._run_app, self.app, environ, handoff, order=order)
+        return self.share.start(self._run_app, self.app, environ, handoff, order=order)

@@ -22,7 +22,6 @@ from .acceptor import SharedSocketAcceptor
 from .accesslog import start_access_log, stop_access_log
 from .config import Config
 from .errors import StartupError
-from .gateway import WSGIGateway
 from .listeners import Listener, log_listening, open_listeners
 from .memory import tune_allocator
 from .metrics import Metrics, serve_process_metrics
@@ -30,7 +29,7 @@ from .proxy import TrustedPeers
 from .selector import ProtocolSelector
 from .speedups import warn_if_slow
 from .tls import make_ssl_context, reload_certificates
-from .twins import ResponseMemory, ThreadPool
+from .twins import ResponseMemory, ThreadPool, WSGIGateway
 
 log = logging.getLogger("fasth2.error")
 

@@ -22,6 +22,7 @@ if COMPILED:
     from ._stream_c import Stream
     from ._threadpool_c import ThreadPool, ThreadShare
     from ._wsgi_c import run_app
+    from ._gateway_c import WSGIGateway
     from ._protocol_c import BufferedH2Protocol, H2Protocol  # (last: it imports Stream)
 else:
     from .exchange import ConnectionInfo, Exchange
@@ -31,7 +32,8 @@ else:
     from .stream import Stream
     from .threadpool import ThreadPool, ThreadShare
     from .wsgi import run_app
+    from .gateway import WSGIGateway
     from .protocol import BufferedH2Protocol, H2Protocol
 
 __all__ = ["BufferedH2Protocol", "ConnectionInfo", "Exchange", "H1Protocol", "H2Protocol",
-           "ResponseMemory", "Stream", "ThreadHandOff", "ThreadPool", "ThreadShare", "run_app"]
+           "ResponseMemory", "Stream", "ThreadHandOff", "ThreadPool", "ThreadShare", "WSGIGateway", "run_app"]

@@ -1,0 +1,17 @@
+# How Cython stores gateway.py's objects when it compiles that module a second time, as
+# fasth2._gateway_c (setup.py: TYPED_TWINS): WSGIGateway and WSGIConnection become
+# extension types with these fields, which the compiled methods read directly (a
+# connection reads its share of the pool through a typed reference). Every attribute
+# the classes set must be here.
+
+from fasth2._threadpool_c cimport ThreadShare as TypedShare
+
+
+cdef class WSGIGateway:
+    cdef public object app, server
+
+
+cdef class WSGIConnection:
+    cdef public object server, app, config, environ, _root_path, _shared, _forwarding
+    cdef public object _call_soon, _run_on_loop, _run_app
+    cdef public TypedShare share
