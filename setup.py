@@ -80,9 +80,10 @@ SANITIZE_FLAGS = ["-fsanitize=address,undefined,fuzzer-no-link", "-fno-sanitize-
 #: the .py, for both builds; fasth2/twins.py picks which runs.
 TYPED_TWINS = {"fasth2._handoff_c": "fasth2/handoff.py", "fasth2._wsgi_c": "fasth2/wsgi.py",
                "fasth2._http1_c": "fasth2/http1.py", "fasth2._stream_c": "fasth2/stream.py",
-               "fasth2._exchange_c": "fasth2/exchange.py", "fasth2._protocol_c": "fasth2/protocol.py",
-               "fasth2._threadpool_c": "fasth2/threadpool.py", "fasth2._memory_c": "fasth2/memory.py",
-               "fasth2._gateway_c": "fasth2/gateway.py"}
+               "fasth2._exchange_c": "fasth2/exchange.py",
+               "fasth2._protocol_c": "fasth2/protocol.py",
+               "fasth2._threadpool_c": "fasth2/threadpool.py",
+               "fasth2._memory_c": "fasth2/memory.py", "fasth2._gateway_c": "fasth2/gateway.py"}
 
 
 def extensions() -> list:

@@ -12,6 +12,6 @@ cdef class WSGIGateway:
 
 
 cdef class WSGIConnection:
-    cdef public object server, app, config, environ, _root_path, _shared, _forwarding
+    cdef public object server, app, config, environ, _root_path, _forwarding
     cdef public object _call_soon, _run_on_loop, _run_app
     cdef public TypedShare share

@@ -76,24 +76,24 @@ class WSGIGateway:
 
 
 class WSGIConnection:
-    """The WSGI gateway's side of one connection: its base environ, and its share of
-    the thread pool (``share``, a ThreadShare, whose ``running``, ``open``, ``waiting``
-    and ``resume`` this passes on: what the protocol and the response budget use)."""
+    """The WSGI gateway's side of one connection: its base environ, and (HTTP/2) its
+    share of the thread pool (``share``, a ThreadShare, whose ``running``, ``open``,
+    ``waiting`` and ``resume`` this passes on: what the protocol and the response budget
+    use). Without one (HTTP/1.1), calls go to the pool directly."""
 
     # (a ThreadShare held, not inherited: compiled, both are extension types, and one
     # module's cannot derive from another's here, see _gateway_c.pxd)
-    __slots__ = ("server", "app", "config", "environ", "_root_path", "share", "_shared",
-                 "_forwarding", "_call_soon", "_run_on_loop", "_run_app")
+    __slots__ = ("server", "app", "config", "environ", "_root_path", "share", "_forwarding",
+                 "_call_soon", "_run_on_loop", "_run_app")
 
     def __init__(self, gateway: WSGIGateway, connection, budget_owner) -> None:
         server = self.server = gateway.server
-        self.share = ThreadShare(server.app_threads, server.thread_share,
-                                 server.response_memory, budget_owner)
+        self.share = None if budget_owner is None else ThreadShare(
+            server.app_threads, server.thread_share, server.response_memory, budget_owner)
         self.app = gateway.app
         self.config = server.config
         self.environ = base_environ(connection, self.config.workers > 1)
         self.environ["SCRIPT_NAME"] = self._root_path = self.config.root_path
-        self._shared = budget_owner is not None  # else calls go to the pool directly
         #: Whose forwarding headers to believe, if this peer's (see proxy.py).
         self._forwarding = server.trusted_peers if server.trusted_peers.trusts(connection.client) \
             else None
@@ -101,7 +101,7 @@ class WSGIConnection:
         self._run_on_loop = partial(call_on_loop, self._call_soon)
         #: How an app call runs: its thread's scheduling policy (see threadpolicy.py).
         self._run_app = run_app if not self.config.batch_scheduling \
-            else run_app_promptly if self._shared else run_app_batched
+            else run_app_batched if self.share is None else run_app_promptly
 
     @property
     def running(self) -> int:
@@ -164,7 +164,7 @@ class WSGIConnection:
             refuse(exchange, 413, "Content Too Large")
             return False
         handoff = ThreadHandOff(exchange, self._call_soon, self.config.stream_buffer_size)
-        if not self._shared:
+        if self.share is None:
             self.server.app_threads.submit(self._run_app, self.app, environ, handoff)
             return True
         return self.share.start(self._run_app, self.app, environ, handoff, order=order)

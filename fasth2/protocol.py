@@ -3,10 +3,10 @@
 Strategy: h2 owns the connection and stream state; this class feeds it bytes (the
 common frames through ``h2fast``), turns its events into work, and writes what it wants
 sent. Every h2 event has a handler (``HANDLERS``, below the class) that says what we do
-with it and why. Writes are coalesced: whatever is queued
-during one loop iteration goes out in one ``transport.write`` or ``writelines`` (at the
-end of ``data_received``, or in one ``flush_soon`` callback), except that a sender that
-has queued a lot flushes early so that ``pause_writing`` can stop it in time.
+with it and why. Writes are coalesced: whatever is queued during one loop iteration goes
+out in one ``transport.write`` or ``writelines`` (at the end of ``data_received``, or in
+one ``flush_soon`` callback), except that a sender that has queued a lot flushes early
+so that ``pause_writing`` can stop it in time.
 """
 
 from __future__ import annotations

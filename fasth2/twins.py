@@ -36,4 +36,5 @@ else:
     from .protocol import BufferedH2Protocol, H2Protocol
 
 __all__ = ["BufferedH2Protocol", "ConnectionInfo", "Exchange", "H1Protocol", "H2Protocol",
-           "ResponseMemory", "Stream", "ThreadHandOff", "ThreadPool", "ThreadShare", "WSGIGateway", "run_app"]
+           "ResponseMemory", "Stream", "ThreadHandOff", "ThreadPool", "ThreadShare",
+           "WSGIGateway", "run_app"]
