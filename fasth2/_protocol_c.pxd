@@ -16,6 +16,8 @@ cdef class H2Protocol:
     # Python, still sees ordinary methods). Never the event handlers: HANDLERS holds
     # them as class attributes, which Cython cannot make of a cpdef method.
     cpdef _receive(self, item)
+    cpdef _request_received(self, stream_id, headers, ended, priority_updated)
+    cpdef _request_ended(self, stream_id)
     cpdef _start_request(self, stream_id, headers, priority, has_body, whole_body=*)
     cpdef flush(self)
     cpdef flush_soon(self)

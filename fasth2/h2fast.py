@@ -117,6 +117,14 @@ def advance_connection(machine, step: Step) -> list:
 
 def receive_frame(conn: H2Connection, kind: int, stream_id: int, flags: int,
                   payload: bytes | list) -> list:
+    """``receive`` with every outcome as h2's events: a new request's as the
+    RequestReceived (and StreamEnded) h2 makes of it."""
+    events = receive(conn, kind, stream_id, flags, payload)
+    return request_events(*events) if type(events) is tuple else events
+
+
+def receive(conn: H2Connection, kind: int, stream_id: int, flags: int,
+            payload: bytes | list) -> list | tuple:
     """h2's events for whole frames as FrameScanner cuts them out: one HEADERS frame
     (``payload`` its header block), a stream's DATA frames of one read (``payload``
     their payloads, ``flags`` the last one's), a run of WINDOW_UPDATEs (``payload``
@@ -129,6 +137,12 @@ def receive_frame(conn: H2Connection, kind: int, stream_id: int, flags: int,
     hex dump of every DATA frame for a trace message nobody reads). A stream's DATA
     frames are applied as one: one DataReceived whose ``data`` is the list of their
     payloads. Anything else goes to ``receive_data`` itself, frame for frame.
+
+    A new stream's request on the fast path comes back as a tuple, (stream id, header
+    list, ended: END_STREAM was on it), not as events: h2's state is then what its
+    RequestReceived and StreamEnded would come with, and the server's handler takes the
+    three values. The two event objects, their list and their two dispatches were a
+    tenth of this module's work a request. (``receive_frame``: the events.)
     """
     try:
         if kind == DATA:
@@ -433,48 +447,48 @@ def _receive_headers(conn: H2Connection, stream_id: int, flags: int, block: byte
     # pipeline that follows the state changes only makes a list of them.
     machine = stream.state_machine
     if _FRESH_STEPS_ARE_H2S:
-        stream_events = _open_request(machine, stream_id, headers, end_stream)
+        # h2's request_received and stream_half_closed, without the two steps.
+        machine.client = False
+        machine.headers_received = True
+        machine.state = _HALF_CLOSED_REMOTE if end_stream else _OPEN
+        result = (stream_id, headers, end_stream)
     else:
-        stream_events = advance(machine, _OPEN_REQUEST)
+        result = advance(machine, _OPEN_REQUEST)
         if end_stream:
-            stream_events += _request_ended(machine, stream_events[0])
-        stream_events[0].headers = headers
+            result += _request_ended(machine, result[0])
+        result[0].headers = headers
     try:
         stream._expected_content_length = declared_content_length(headers)
     except ValueError as exc:  # (h2's own check raises ProtocolError, with this message)
         raise ProtocolError(str(exc)) from None
-    return events + stream_events
+    if not events and type(result) is tuple:
+        return result
+    return events + (request_events(*result) if type(result) is tuple else result)
 
 
 #: True while h2's table maps a new stream's request (and its END_STREAM) to the
-#: functions _open_request does the work of; else the general path runs.
+#: functions _receive_headers does the work of; else the general path runs.
 _FRESH_STEPS_ARE_H2S = (
     _OPEN_REQUEST.func is H2StreamStateMachine.request_received and _OPEN_REQUEST.target is _OPEN
     and _REQUEST_ENDED.func is H2StreamStateMachine.stream_half_closed
     and _REQUEST_ENDED.target is _HALF_CLOSED_REMOTE)
 
 
-def _open_request(machine, stream_id: int, headers: list, end_stream: bool) -> list:
-    """A new stream's state machine through its request's HEADERS (and END_STREAM): what
-    h2's ``request_received`` and ``stream_half_closed`` do, without the two steps and
-    two functions, and the events made without their dataclass constructors (fields
-    set in their order). tests/test_h2fast.py compares machines and events, every
-    attribute, with h2's own path."""
-    machine.client = False
-    machine.headers_received = True
+def request_events(stream_id: int, headers: list, ended: bool) -> list:
+    """The RequestReceived (and StreamEnded) h2 makes of a new stream's request, made
+    without their dataclass constructors (fields set in their order).
+    tests/test_h2fast.py compares them, every attribute, with h2's own."""
     received = _new(RequestReceived)
     received.stream_id = stream_id
     received.headers = headers
     received.stream_ended = None
     received.priority_updated = None
-    if not end_stream:
-        machine.state = _OPEN
+    if not ended:
         return [received]
-    machine.state = _HALF_CLOSED_REMOTE
-    ended = _new(StreamEnded)
-    ended.stream_id = stream_id
-    received.stream_ended = ended
-    return [received, ended]
+    ended_event = _new(StreamEnded)
+    ended_event.stream_id = stream_id
+    received.stream_ended = ended_event
+    return [received, ended_event]
 
 
 def send_headers(conn: H2Connection, stream_id: int, headers: list, end_stream: bool) -> None:

@@ -3,7 +3,8 @@
 Strategy: h2 owns the connection and stream state; this class feeds it bytes (the
 common frames through ``h2fast``), turns its events into work, and writes what it wants
 sent. Every h2 event has a handler (``HANDLERS``, below the class) that says what we do
-with it and why. Writes are coalesced: whatever is queued during one loop iteration goes
+with it and why (a new request on h2fast's path comes as its values, not as events:
+``h2fast.receive``). Writes are coalesced: whatever is queued during one loop iteration goes
 out in one ``transport.write`` or ``writelines`` (at the end of ``data_received``, or in
 one ``flush_soon`` callback), except that a sender that has queued a lot flushes early
 so that ``pause_writing`` can stop it in time.
@@ -255,12 +256,18 @@ class H2Protocol:
             if type(item) is bytes:
                 events = conn.receive_data(item)
             else:
-                events = h2fast.receive_frame(conn, *item)
+                events = h2fast.receive(conn, *item)
         except ProtocolError as exc:
             log.debug("closing connection from %s: %s", self.info.client, exc)
             self._connection_error(exc.error_code or ErrorCodes.PROTOCOL_ERROR)
             return False
         try:
+            if type(events) is tuple:  # a new request, without h2's events (see receive)
+                stream_id, headers, ended = events
+                self._request_received(stream_id, headers, ended, None)
+                if ended and not self._closed:
+                    self._request_ended(stream_id)
+                return not self._closed
             for event in events:
                 HANDLERS[type(event)](self, event)
                 if self._closed:  # a handler ended the connection
@@ -320,16 +327,22 @@ class H2Protocol:
     # -- h2 events: one handler per event type (HANDLERS below) ------------------
 
     def _on_request(self, event: ev.RequestReceived) -> None:
+        """New request (see ``_request_received``)."""
+        self._request_received(event.stream_id, event.headers, event.stream_ended is not None,
+                               event.priority_updated)
+
+    def _request_received(self, stream_id: int, headers: list, ended: bool,
+                          priority_updated: ev.PriorityUpdated | None) -> None:
         """New request: an exchange for the gateway, whose app starts at once (or
-        when the connection's share of the thread pool has room)."""
-        stream_id = event.stream_id
+        when the connection's share of the thread pool has room). ``ended``: END_STREAM
+        was on its HEADERS; ``priority_updated``: RFC 7540 priority fields were."""
         self._highest_request = stream_id
         if self.closing and stream_id > self._goaway_last:
             # After our GOAWAY: the client may retry it on a new connection.
             self.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             return
         try:
-            priority = validate_request_headers(event.headers)
+            priority = validate_request_headers(headers)
         except MalformedHeaders as exc:
             log.debug("stream %d: malformed request: %s", stream_id, exc)
             self.reset_stream(stream_id, ErrorCodes.PROTOCOL_ERROR)
@@ -341,10 +354,9 @@ class H2Protocol:
             self.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
             self.glitch("refused streams")
             return
-        stream = self._start_request(stream_id, event.headers, priority,
-                                     event.stream_ended is None)
-        if event.priority_updated is not None:  # RFC 7540 priority fields in HEADERS
-            stream.set_priority(from_rfc7540_weight(event.priority_updated.weight), False)
+        stream = self._start_request(stream_id, headers, priority, not ended)
+        if priority_updated is not None:  # RFC 7540 priority fields in HEADERS
+            stream.set_priority(from_rfc7540_weight(priority_updated.weight), False)
 
     def _start_request(self, stream_id: int, headers: list, priority: bytes | None,
                        has_body: bool, whole_body: bytes | None = None) -> Stream:
@@ -421,12 +433,16 @@ class H2Protocol:
             h2fast.credit_stream(conn, event.stream_id, received - size)
 
     def _on_stream_ended(self, event: ev.StreamEnded) -> None:
+        """END_STREAM (see ``_request_ended``)."""
+        self._request_ended(event.stream_id)
+
+    def _request_ended(self, stream_id: int) -> None:
         """END_STREAM: the body is complete; a reader waiting for more gets EOF."""
-        stream = self.streams.get(event.stream_id)
+        stream = self.streams.get(stream_id)
         if stream is not None:
             stream.exchange.request_end()
         else:
-            self.stop_draining(event.stream_id)
+            self.stop_draining(stream_id)
 
     def _on_stream_reset(self, event: ev.StreamReset) -> None:
         """RST_STREAM (or h2 reset it): abort the app's work and the sending."""

@@ -466,8 +466,8 @@ def _same_as_h2(client_steps: list, max_streams: int) -> None:
 @pytest.mark.parametrize("in_place", [True, False])
 def test_new_requests_open_as_h2_opens_them(monkeypatch, in_place):
     """A new stream's request, with and without END_STREAM and with a bad content-length,
-    by _open_request and no connection step (h2's tables as expected) or by h2's own
-    steps (as if a new h2 mapped them elsewhere): the same as h2 either way."""
+    by _receive_headers's own steps and no connection step (h2's tables as expected) or
+    by h2's own steps (as if a new h2 mapped them elsewhere): the same as h2 either way."""
     monkeypatch.setattr(h2fast, "_FRESH_STEPS_ARE_H2S", in_place)
     monkeypatch.setattr(h2fast, "_QUIET_HEADERS", in_place)
     _same_as_h2([("headers", 1, GET, True), ("headers", 3, GET, False),
