@@ -28,6 +28,7 @@ import threading
 #: SCHED_OTHER but no sched_setscheduler, nor Windows).
 AVAILABLE = hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_BATCH")
 
+
 class _ThreadPolicy(threading.local):
     """The policy this thread was last put under (batch: SCHED_BATCH).
 
