@@ -305,7 +305,7 @@ class FrameScanner:
     A complete DATA frame, or a HEADERS frame that holds a whole header block
     (END_HEADERS), comes out on its own as a tuple ``(type, stream_id, flags, payload)``
     when it has no padding, no priority fields and is at most ``max_frame_size``: the
-    server applies those without h2's frame parsing (``h2fast.receive_frame``). For
+    server applies those without h2's frame parsing (``h2fast.receive``). For
     DATA the payload is a list: consecutive DATA frames are gathered per stream (see
     ``_data_run``), one payload (a memoryview of the read) per frame, ``flags`` those
     of the last. Runs of WINDOW_UPDATE and of PRIORITY frames come out as one tuple

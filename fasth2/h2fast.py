@@ -118,7 +118,8 @@ def advance_connection(machine, step: Step) -> list:
 def receive_frame(conn: H2Connection, kind: int, stream_id: int, flags: int,
                   payload: bytes | list) -> list:
     """``receive`` with every outcome as h2's events: a new request's as the
-    RequestReceived (and StreamEnded) h2 makes of it."""
+    RequestReceived (and StreamEnded) h2 makes of it. (What tests/test_h2fast.py and
+    the h2fast fuzz target compare with h2's ``receive_data``.)"""
     events = receive(conn, kind, stream_id, flags, payload)
     return request_events(*events) if type(events) is tuple else events
 
@@ -447,23 +448,26 @@ def _receive_headers(conn: H2Connection, stream_id: int, flags: int, block: byte
     # pipeline that follows the state changes only makes a list of them.
     machine = stream.state_machine
     if _FRESH_STEPS_ARE_H2S:
-        # h2's request_received and stream_half_closed, without the two steps.
+        # h2's request_received and stream_half_closed, without the two steps; their
+        # events are made below only if the request cannot go as its values.
         machine.client = False
         machine.headers_received = True
         machine.state = _HALF_CLOSED_REMOTE if end_stream else _OPEN
-        result = (stream_id, headers, end_stream)
+        stream_events = None
     else:
-        result = advance(machine, _OPEN_REQUEST)
+        stream_events = advance(machine, _OPEN_REQUEST)
         if end_stream:
-            result += _request_ended(machine, result[0])
-        result[0].headers = headers
+            stream_events += _request_ended(machine, stream_events[0])
+        stream_events[0].headers = headers
     try:
         stream._expected_content_length = declared_content_length(headers)
     except ValueError as exc:  # (h2's own check raises ProtocolError, with this message)
         raise ProtocolError(str(exc)) from None
-    if not events and type(result) is tuple:
-        return result
-    return events + (request_events(*result) if type(result) is tuple else result)
+    if stream_events is None:
+        if not events:
+            return (stream_id, headers, end_stream)
+        stream_events = request_events(stream_id, headers, end_stream)
+    return events + stream_events
 
 
 #: True while h2's table maps a new stream's request (and its END_STREAM) to the

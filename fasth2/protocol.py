@@ -423,7 +423,7 @@ class H2Protocol:
             h2fast.credit_stream(conn, event.stream_id, received)
             self.drained(event.stream_id, received)
             return
-        data = event.data  # bytes, or a list of payloads (h2fast.receive_frame)
+        data = event.data  # bytes, or a list of payloads (h2fast.receive)
         size = len(data) if type(data) is not list else received
         if not stream.exchange.request_data(data, size, self.config.max_body_size):
             log.info("stream %d: request body over max_body_size; stream reset", event.stream_id)
