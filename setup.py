@@ -16,6 +16,7 @@ fuzz targets (it runs only with the sanitizer runtime preloaded: scripts/fuzz do
 
 import os
 import sys
+from pathlib import Path
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -56,6 +57,7 @@ class BuildSpeedups(build_ext):
                       "annotation_typing": False}
         if checked:
             banner("FASTH2_BOUNDSCHECK is set: compiling with Cython's bounds checks on")
+        forget_stale_twins()
         self.distribution.ext_modules[:] = cythonize(
             self.distribution.ext_modules, compiler_directives=directives,
             annotate=bool(os.environ.get("FASTH2_ANNOTATE")),
@@ -84,6 +86,18 @@ TYPED_TWINS = {"fasth2._handoff_c": "fasth2/handoff.py", "fasth2._wsgi_c": "fast
                "fasth2._protocol_c": "fasth2/protocol.py",
                "fasth2._threadpool_c": "fasth2/threadpool.py",
                "fasth2._memory_c": "fasth2/memory.py", "fasth2._gateway_c": "fasth2/gateway.py"}
+
+
+def forget_stale_twins() -> None:
+    """Drop the typed twins' generated C when a .pxd changed since: cythonize tracks a
+    module's .pxd by the source's name (stream.pxd), not the module's (_stream_c.pxd),
+    and would go on compiling the old declarations. (One .pxd cimports another, so
+    any change regenerates them all.)"""
+    declared = max(path.stat().st_mtime for path in Path("fasth2").glob("*.pxd"))
+    for source in TYPED_TWINS.values():
+        generated = Path("build/cython") / Path(source).with_suffix(".c")
+        if generated.exists() and generated.stat().st_mtime < declared:
+            generated.unlink()
 
 
 def extensions() -> list:
