@@ -3,9 +3,15 @@
 # fields. Every attribute the class sets must be here.
 
 from fasth2._exchange_c cimport Exchange as TypedExchange
+from fasth2._protocol_c cimport H2Protocol as TypedProtocol
 
 cdef class Stream:
     cdef public TypedExchange exchange
-    cdef public object protocol, stream_id, _pending, _offset, _app_done
+    cdef public TypedProtocol protocol
+    cdef public object stream_id, _pending, _offset, _app_done
     cdef public object _finished, _sender, _trailers, _wakeup, _turn, _poked, priority
     cdef public object rfc9218, sched_queued, sched_version, stalled_since
+
+    # Called on itself on the hot path: C calls from compiled code.
+    cpdef _respond_whole(self, headers, data)
+    cpdef _finish(self)

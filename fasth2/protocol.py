@@ -34,7 +34,8 @@ from .priority import (PRIORITY_UPDATE_FRAME, SETTINGS_NO_RFC7540_PRIORITIES, Pe
                        from_rfc7540_weight, parse_priority)
 from .scheduler import SendScheduler
 from .speedups import FrameScanner, HpackDecoder, HpackEncoder, ReadBuffer, validate_request_headers
-from .twins import ConnectionInfo, Stream
+from . import twins
+from .twins import ConnectionInfo
 from .uploads import UploadWatch
 
 if TYPE_CHECKING:
@@ -98,7 +99,7 @@ class H2Protocol:
         self.transport: asyncio.Transport | None = None
         self.conn: h2.connection.H2Connection | None = None
         #: Streams whose app work or response is still in progress.
-        self.streams: dict[int, Stream] = {}
+        self.streams: dict[int, twins.Stream] = {}
         #: True while the transport's buffer is above its high-water mark.
         self.write_paused = False
         self.closing = False  # GOAWAY sent: finishing in-flight streams
@@ -359,11 +360,11 @@ class H2Protocol:
             stream.set_priority(from_rfc7540_weight(priority_updated.weight), False)
 
     def _start_request(self, stream_id: int, headers: list, priority: bytes | None,
-                       has_body: bool, whole_body: bytes | None = None) -> Stream:
+                       has_body: bool, whole_body: bytes | None = None) -> twins.Stream:
         """A new stream's exchange to the gateway; ``has_body``: DATA follows.
         ``whole_body``: the body of an h2c upgrade's request, already complete (and
         never counted by h2's windows)."""
-        stream = Stream(self, stream_id, headers)
+        stream = twins.Stream(self, stream_id, headers)
         self.streams[stream_id] = stream
         self._requests += 1
         self.server.count_request()
@@ -599,7 +600,7 @@ class H2Protocol:
 
     # -- streams ------------------------------------------------------------------
 
-    def stream_finished(self, stream: Stream) -> None:
+    def stream_finished(self, stream: twins.Stream) -> None:
         """The stream's response is complete (or abandoned); forget it."""
         self.streams.pop(stream.stream_id, None)
         self._last_activity = self.loop.time()
