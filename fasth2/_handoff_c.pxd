@@ -13,3 +13,5 @@ cdef class ThreadHandOff:
     cdef Py_ssize_t _limit
     cdef Py_ssize_t _buffered
     cdef object _drained
+
+    cpdef submit(self, headers, data, end)

@@ -3,7 +3,12 @@
 # types with these fields, which the compiled methods read directly (the wire reads its
 # protocol's through a typed reference). Every attribute the classes set must be here.
 
+cimport cython
+
 from fasth2._exchange_c cimport Exchange as TypedExchange
+
+cdef class H1Response
+
 
 cdef class H1Protocol:
     cdef public object server, config, loop, transport, framing, parser, streams
@@ -15,6 +20,13 @@ cdef class H1Protocol:
     cdef public object _url, _good_host, _headers, _fields, _hosts, _header_bytes
     cdef public object _upgrade, _replay
 
+    # Methods the hot path calls on a typed H1Protocol: C calls from compiled code.
+    @cython.locals(response=H1Response)
+    cpdef _head_complete(self, method, version, parser, url, headers, hosts, fields)
+    cpdef write(self, data)
+    cpdef exchange_finished(self, H1Response response)
+    cpdef _detach(self, H1Response response)
+
 
 cdef class H1Response:
     cdef public H1Protocol protocol
@@ -22,3 +34,7 @@ cdef class H1Response:
     cdef public object stream_id, version, head, keep_alive
     cdef public object _chunked, _finished, responded, trailers
     cdef public object _expect_continue, _te_trailers, ends_with_close
+
+    cpdef start(self, has_body=*)
+    cpdef respond(self, headers, data, end)
+    cpdef _head_block(self, headers)
