@@ -413,6 +413,7 @@ def encode_response_headers(status, headers):
     cdef int code
     cdef list result
     cdef bytes raw_name, raw_value
+    cdef Py_ssize_t last
     if type(status) is not str:
         raise TypeError(f"status must be a str, not {type(status).__name__}")
     status_field = _STATUS_FIELDS.get(status)
@@ -436,9 +437,12 @@ def encode_response_headers(status, headers):
         if type(name) is not str or type(value) is not str:
             raise TypeError(f"response header name and value must be str, got {item!r}")
         known = _RESPONSE_NAMES.get(name)
+        last = len(<str>value) - 1
+        if last >= 0 and ((<str>value)[0] in " \t" or (<str>value)[last] in " \t"):
+            value = (<str>value).strip(" \t")  # (a method call: only when it strips)
         try:
             raw_name = known if known is not None else (<str>name).lower().encode("latin-1")
-            raw_value = (<str>value).strip(" \t").encode("latin-1")
+            raw_value = (<str>value).encode("latin-1")
         except UnicodeEncodeError:
             raise ValueError(f"response header {item!r} is not latin-1") from None
         if known is None:
