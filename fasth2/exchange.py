@@ -133,6 +133,14 @@ class Exchange:
         else:
             raise TypeError(f"not a response event: {event!r}")
 
+    def respond(self, headers: list | None, data: bytes, end: bool) -> None:
+        """``send`` of a ``Response`` (``headers`` given) or a ``Data`` without the
+        event: how the WSGI hand-off sends each piece (no object to build on the app
+        thread and to take apart here)."""
+        if headers is not None:
+            self.response_headers = headers
+        self.wire.respond(headers, data, end)
+
     def reserve(self, size: int) -> None:
         """*Any thread*: ``size`` response bytes are about to be handed over (HTTP/2
         counts them against the connection's response memory from this moment)."""

@@ -18,7 +18,7 @@ import threading
 from typing import TYPE_CHECKING, Callable
 
 from .errors import StreamAborted
-from .events import Data, Informational, Reset, Response, Trailers
+from .events import Informational, Reset, Trailers
 
 if TYPE_CHECKING:
     from .exchange import Exchange
@@ -76,10 +76,9 @@ class ThreadHandOff:
             raise StreamAborted("the client went away")
         if data:
             exchange.wire.reserve(len(data))  # (Exchange.reserve, a call shorter)
-        event = Data(data, end) if headers is None else Response(headers, data, end)
         if end:  # the usual response is this one piece: no lock, no second call
             try:
-                self._call_soon(exchange.send, event)
+                self._call_soon(exchange.respond, headers, data, True)
             except RuntimeError:  # the loop is closed: the server is gone
                 raise StreamAborted("the server is shutting down") from None
             return
@@ -90,7 +89,7 @@ class ThreadHandOff:
             exchange.on_aborted = self._wake
         with drained:
             self._buffered += len(data)
-        self._hand(exchange.send, event)
+        self._hand(exchange.respond, headers, data, False)
         if self._buffered <= self._limit:
             return
         with drained:
