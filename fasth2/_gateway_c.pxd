@@ -4,7 +4,8 @@
 # connection reads its share of the pool through a typed reference). Every attribute
 # the classes set must be here.
 
-from fasth2._threadpool_c cimport ThreadShare as TypedShare
+from fasth2._exchange_c cimport Exchange as TypedExchange
+from fasth2._threadpool_c cimport ThreadPool as TypedPool, ThreadShare as TypedShare
 
 
 cdef class WSGIGateway:
@@ -15,3 +16,7 @@ cdef class WSGIConnection:
     cdef public object server, app, config, environ, _root_path, _forwarding
     cdef public object _call_soon, _run_on_loop, _run_app
     cdef public TypedShare share
+    cdef public TypedPool _pool
+    cdef public object _buffer_size
+
+    cpdef run(self, TypedExchange exchange, order=*, has_body=*)

@@ -84,7 +84,7 @@ class WSGIConnection:
     # (a ThreadShare held, not inherited: compiled, both are extension types, and one
     # module's cannot derive from another's here, see _gateway_c.pxd)
     __slots__ = ("server", "app", "config", "environ", "_root_path", "share", "_forwarding",
-                 "_call_soon", "_run_on_loop", "_run_app")
+                 "_call_soon", "_run_on_loop", "_run_app", "_pool", "_buffer_size")
 
     def __init__(self, gateway: WSGIGateway, connection, budget_owner) -> None:
         server = self.server = gateway.server
@@ -92,6 +92,9 @@ class WSGIConnection:
             server.app_threads, server.thread_share, server.response_memory, budget_owner)
         self.app = gateway.app
         self.config = server.config
+        # (read once: a connection's calls reach them without two lookups each)
+        self._pool = server.app_threads
+        self._buffer_size = self.config.stream_buffer_size
         self.environ = base_environ(connection, self.config.workers > 1)
         self.environ["SCRIPT_NAME"] = self._root_path = self.config.root_path
         #: Whose forwarding headers to believe, if this peer's (see proxy.py).
@@ -163,8 +166,8 @@ class WSGIConnection:
         if length is not None and declared_too_large(length, self.config.max_body_size):
             refuse(exchange, 413, "Content Too Large")
             return False
-        handoff = ThreadHandOff(exchange, self._call_soon, self.config.stream_buffer_size)
+        handoff = ThreadHandOff(exchange, self._call_soon, self._buffer_size)
         if self.share is None:
-            self.server.app_threads.submit(self._run_app, self.app, environ, handoff)
+            self._pool.submit(self._run_app, self.app, environ, handoff)
             return True
         return self.share.start(self._run_app, self.app, environ, handoff, order=order)
