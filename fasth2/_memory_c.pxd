@@ -5,3 +5,7 @@
 
 cdef class ResponseMemory:
     cdef public object per_connection, limit, total, open, _accounts, _held_back, _lock
+
+    # The hold of every response piece (an app thread) and its release (the loop).
+    cpdef hold(self, account, size)
+    cpdef release(self, account, size)

@@ -3,6 +3,9 @@
 # extension types with these fields, which the compiled methods read directly. Every
 # attribute the classes set must be here.
 
+from fasth2._memory_c cimport ResponseMemory as TypedMemory
+
+
 cdef class H2Protocol:
     cdef public object server, config, loop, transport, conn, write_paused, closing
     cdef public object _closed, _goaway_last, _flush_scheduled, _unflushed, _requests
@@ -11,6 +14,7 @@ cdef class H2Protocol:
     cdef public object _upgraded_request, uploads, pieces, scheduler, _budget
     cdef public object _priority_updates, _scanner
     cdef public dict streams, _draining
+    cdef public TypedMemory memory
 
     # Methods the hot path calls on itself: C calls from compiled code (a subclass, or
     # Python, still sees ordinary methods). Never the event handlers: HANDLERS holds

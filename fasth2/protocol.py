@@ -90,7 +90,7 @@ class H2Protocol:
                  "_requests", "_highest_request", "_closed_stream_frames", "held",
                  "apps", "_last_activity", "_last_sent", "_paused_since", "info", "peer",
                  "_upgraded_request", "_draining", "uploads", "pieces", "scheduler",
-                 "_budget", "_priority_updates", "_scanner")
+                 "_budget", "_priority_updates", "_scanner", "memory")
 
     def __init__(self, server: "Server") -> None:
         self.server = server
@@ -112,6 +112,8 @@ class H2Protocol:
         self._closed_stream_frames = 0  # counted during a read, charged after it
         #: Response bytes the apps produced that are not sent yet (see ``hold``).
         self.held = 0
+        #: The process's response memory (memory.py) that ``held`` is counted in.
+        self.memory = server.response_memory
         #: The gateway's side of this connection (gateway.py), made with the transport.
         #: It holds the connection to a share of the thread pool: at most half the
         #: pool's threads at once, so one client (one that stopped reading, say) cannot
@@ -188,7 +190,7 @@ class H2Protocol:
         self._priority_updates = PendingUpdates(2 * self.config.max_concurrent_streams)
         self._scanner = FrameScanner(max_frame_size=self.config.max_frame_size)
         self.server.connections.add(self)
-        self.server.response_memory.register(self)
+        self.memory.register(self)
         if upgrade_settings is None:
             conn.initiate_connection()
         else:
@@ -323,7 +325,7 @@ class H2Protocol:
         self._closed = self.uploads.closed = True
         self._shutdown_streams()
         self.server.connections.discard(self)
-        self.server.response_memory.forget(self)
+        self.memory.forget(self)
 
     # -- h2 events: one handler per event type (HANDLERS below) ------------------
 
@@ -645,7 +647,7 @@ class H2Protocol:
 
     def release(self, size: int) -> None:
         """``size`` held response bytes were sent (or dropped)."""
-        self.server.response_memory.release(self, size)
+        self.memory.release(self, size)
 
     def resume_app_calls(self) -> None:
         """The response budgets have room again: start the app calls that waited."""

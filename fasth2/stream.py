@@ -91,7 +91,7 @@ class Stream:
         them over, so that the thread pool sees the count before it starts the
         connection's next call. Going over the process's budget has the loop shed."""
         protocol = self.protocol
-        if protocol.server.response_memory.hold(protocol, size):
+        if protocol.memory.hold(protocol, size):
             protocol.loop.call_soon_threadsafe(protocol.server.watch_budget)
 
     def credit(self, size: int) -> None:
