@@ -1,6 +1,8 @@
 # How Cython stores stream.py's objects when it compiles that module a second time, as
 # fasth2._stream_c (setup.py: TYPED_TWINS): Stream becomes an extension type with these
-# fields. Every attribute the class sets must be here.
+# fields. Every attribute the class sets must be here. Its protocol is typed (the
+# response path reads its fields and calls it as C); the protocol's .pxd cannot type
+# its streams in turn (each module would import the other as it loads).
 
 from fasth2._exchange_c cimport Exchange as TypedExchange
 from fasth2._protocol_c cimport H2Protocol as TypedProtocol

@@ -34,6 +34,8 @@ from .priority import (PRIORITY_UPDATE_FRAME, SETTINGS_NO_RFC7540_PRIORITIES, Pe
                        from_rfc7540_weight, parse_priority)
 from .scheduler import SendScheduler
 from .speedups import FrameScanner, HpackDecoder, HpackEncoder, ReadBuffer, validate_request_headers
+# (Stream as twins.Stream, looked up when a stream starts: the compiled Stream's module
+# imports this one as it loads, typing its protocol field, while twins is still loading.)
 from . import twins
 from .twins import ConnectionInfo
 from .uploads import UploadWatch
