@@ -120,10 +120,9 @@ class Exchange:
         ``reserve``d by whoever produced them."""
         kind = type(event)
         if kind is Response:
-            self.response_headers = event.headers
-            self.wire.respond(event.headers, event.data, event.end)
+            self.respond(event.headers, event.data, event.end)
         elif kind is Data:
-            self.wire.respond(None, event.data, event.end)
+            self.respond(None, event.data, event.end)
         elif kind is Trailers:
             self.wire.end_with_trailers(event.fields)
         elif kind is Informational:
