@@ -11,7 +11,8 @@ cdef class H1Response
 
 
 cdef class H1Protocol:
-    cdef public object server, config, loop, transport, framing, parser, streams
+    cdef public object server, config, loop, transport, framing, parser
+    cdef public dict streams
     cdef public object closed, closing, write_paused
     cdef public object _queue, _current, _receiving, _count, _unreleased, _body_buffered
     cdef public object _reading_paused, _last_activity, _request_started, _paused_since
@@ -19,6 +20,8 @@ cdef class H1Protocol:
     cdef public object _drop_left, _drop_until, _lingering
     cdef public object _url, _good_host, _headers, _fields, _hosts, _header_bytes
     cdef public object _upgrade, _replay
+    cdef public object _clock, _max_requests, _transport_write, _transport_closing
+    cdef public Py_ssize_t _max_header_bytes
 
     # Methods the hot path calls on a typed H1Protocol: C calls from compiled code.
     @cython.locals(response=H1Response)

@@ -89,7 +89,9 @@ class H1Response:
         self.stream_id = number  # the request's number on its connection
         #: What the gateway sees of this request and its response (None once the
         #: response is finished: see H1Protocol._detach).
-        self.exchange: Exchange | None = Exchange(self, protocol.info, number, version, headers)
+        # (self.protocol, typed when compiled: its info is read without a lookup)
+        self.exchange: Exchange | None = Exchange(self, self.protocol.info, number, version,
+                                                  headers)
         self.version = version
         self.head = head
         self.keep_alive = keep_alive
@@ -253,13 +255,20 @@ class H1Protocol:
                  "_last_activity", "_request_started", "_paused_since", "apps", "info", "peer",
                  "_upgrade_buffer", "_upgrade_to_h2c", "_drop_left", "_drop_until", "_lingering",
                  "_url", "_good_host", "_headers", "_fields", "_hosts", "_header_bytes",
-                 "_upgrade", "_replay")
+                 "_upgrade", "_replay", "_clock", "_max_header_bytes", "_max_requests",
+                 "_transport_write", "_transport_closing")
 
     def __init__(self, server: "Server", upgrade_to_h2c: UpgradeToH2c | None = None) -> None:
         self.server = server
         self.config = server.config
         self.loop: asyncio.AbstractEventLoop = server.loop
         self.transport: asyncio.Transport | None = None
+        # Read once, not through two lookups a request: the loop's clock, two limits and
+        # (with the transport) its write and is_closing.
+        self._clock = server.loop.time
+        self._max_header_bytes = server.config.max_header_list_size
+        self._max_requests = server.config.max_requests_per_connection
+        self._transport_write = self._transport_closing = None
         # The head limit: a head whose fields pass max_header_list_size (counted with
         # 32 bytes an entry) is shorter than that plus its request line's words.
         self.framing = RequestFraming(None, server.config.max_header_list_size + 64)
@@ -320,6 +329,8 @@ class H1Protocol:
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         """Remember the transport and the connection's constant environ keys."""
         self.transport = transport  # type: ignore[assignment]
+        self._transport_write = transport.write  # type: ignore[attr-defined]
+        self._transport_closing = transport.is_closing
         transport.set_write_buffer_limits(high=self.config.write_buffer_high)  # type: ignore[attr-defined]
         self.info = ConnectionInfo(transport, self.config.tls, self.server.exchange_ended,
                                    self.peer)
@@ -332,7 +343,7 @@ class H1Protocol:
             if self._lingering:
                 self._linger_on(len(data))
             return
-        self._last_activity = self.loop.time()
+        self._last_activity = self._clock()
         if self._upgrade_buffer is not None:
             self._upgrade_buffer += data
             self._try_upgrade()
@@ -341,7 +352,7 @@ class H1Protocol:
             framing = self.framing
             # The usual read is one whole head of the usual kind: no parser callbacks.
             head = parse_plain_head(data, _FIELDS_WE_USE) if framing.idle else None
-            if head is not None and head[4] <= self.config.max_header_list_size:
+            if head is not None and head[4] <= self._max_header_bytes:
                 # What the parser's callbacks would do with it, from on_message_begin to
                 # on_message_complete (it has no body, and no field but Host to act on).
                 self._head_complete(head[0], "1.1", None, head[1], head[2], head[3], _NO_FIELDS)
@@ -373,7 +384,7 @@ class H1Protocol:
     def pause_writing(self) -> None:
         """The transport's buffer is full: app threads wait for it to drain."""
         self.write_paused = True
-        self._paused_since = self.loop.time()
+        self._paused_since = self._clock()
 
     def resume_writing(self) -> None:
         """Drained: what was written meanwhile has left the buffer; wake the app threads."""
@@ -391,12 +402,12 @@ class H1Protocol:
 
     def on_message_begin(self) -> None:
         self._reset_request()
-        self._request_started = self.loop.time()
+        self._request_started = self._clock()
 
     def on_url(self, url: bytes) -> None:
         self._url += url
         self._header_bytes += len(url)
-        if self._header_bytes > self.config.max_header_list_size:
+        if self._header_bytes > self._max_header_bytes:
             raise _HeadersTooLarge()
 
     def on_header(self, name: bytes, value: bytes) -> None:
@@ -414,12 +425,12 @@ class H1Protocol:
         # Counted as HTTP/2 counts a header list: 32 is RFC 7541's entry overhead.
         # (Inline: a helper call per field was 3 % of a request.)
         self._header_bytes += len(name) + len(value) + 32
-        if self._header_bytes > self.config.max_header_list_size:
+        if self._header_bytes > self._max_header_bytes:
             raise _HeadersTooLarge()
 
     def _count_header_bytes(self, size: int) -> None:
         self._header_bytes += size
-        if self._header_bytes > self.config.max_header_list_size:
+        if self._header_bytes > self._max_header_bytes:
             raise _HeadersTooLarge()
 
     def on_headers_complete(self) -> None:
@@ -480,8 +491,7 @@ class H1Protocol:
             te_trailers = b"trailers" in fields.get(b"te", b"").lower()
         self._count += 1
         self.server.count_request()
-        limit = self.config.max_requests_per_connection
-        if limit and self._count >= limit:
+        if self._max_requests and self._count >= self._max_requests:
             self.closing = True  # this response says "connection: close"
         keep_alive = parser is None or parser.should_keep_alive()
         response = H1Response(self, self._count, headers, version, method == b"HEAD",
@@ -572,8 +582,8 @@ class H1Protocol:
 
     def write(self, data: bytes) -> None:
         """Write to the client unless the connection is gone."""
-        if data and not self.closed and not self.transport.is_closing():
-            self.transport.write(data)
+        if data and not self.closed and not self._transport_closing():
+            self._transport_write(data)
 
     def drained_when_writable(self, exchange: Exchange, size: int) -> None:
         """Tell ``exchange`` that ``size`` written bytes left the buffer: now, or once
@@ -634,7 +644,7 @@ class H1Protocol:
         """A response is complete: start the next, or close."""
         self.streams.pop(response.stream_id, None)
         self._current = None
-        self._last_activity = self.loop.time()
+        self._last_activity = self._clock()
         # Its body is all in unless it is still the one receiving (on_message_complete
         # lets go of it): exchange.request_ended, without two property calls.
         request_ended = self._receiving is not response
@@ -677,7 +687,7 @@ class H1Protocol:
         """The app answered without reading the whole body (a 401 or 413 to an upload):
         parse the rest and drop it (see DRAIN_BYTES), then go on with the connection."""
         self._drop_left = DRAIN_BYTES - self._body_buffered
-        self._drop_until = self.loop.time() + DRAIN_SECONDS
+        self._drop_until = self._clock() + DRAIN_SECONDS
         self._body_buffered = 0
         self._resume_reading()
 
@@ -699,15 +709,15 @@ class H1Protocol:
             return
         self._lingering = True
         self._drop_left = DRAIN_BYTES
-        self._drop_until = self.loop.time() + DRAIN_SECONDS
-        self._last_activity = self.loop.time()
+        self._drop_until = self._clock() + DRAIN_SECONDS
+        self._last_activity = self._clock()
         if self._reading_paused:
             self._reading_paused = False
             transport.resume_reading()
 
     def _linger_on(self, size: int) -> None:
         """``size`` more bytes came while lingering: drop them, or close past the limit."""
-        self._last_activity = self.loop.time()
+        self._last_activity = self._clock()
         self._drop_left -= size
         if self._drop_left < 0:
             self.transport.close()
