@@ -4,6 +4,8 @@
 # connection reads its share of the pool through a typed reference). Every attribute
 # the classes set must be here.
 
+cimport cython
+
 from fasth2._exchange_c cimport Exchange as TypedExchange
 from fasth2._threadpool_c cimport ThreadPool as TypedPool, ThreadShare as TypedShare
 
@@ -17,6 +19,9 @@ cdef class WSGIConnection:
     cdef public object _call_soon, _run_on_loop, _run_app
     cdef public TypedShare share
     cdef public TypedPool _pool
-    cdef public object _buffer_size
+    cdef public object _buffer_size, _http_version
 
+    # (environ typed: its keys set and read with dict calls, not through the mapping
+    # protocol)
+    @cython.locals(environ=dict)
     cpdef run(self, TypedExchange exchange, order=*, has_body=*)

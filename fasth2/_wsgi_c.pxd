@@ -26,4 +26,4 @@ cpdef _allowed_body_length(headers)
 
 
 @cython.locals(response=Response)
-cpdef run_app(app, environ, TypedHandOff handoff)
+cpdef run_app(app, dict environ, TypedHandOff handoff)

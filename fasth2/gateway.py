@@ -14,6 +14,7 @@ An ASGI gateway would offer the same two calls and await instead.
 from __future__ import annotations
 
 from functools import partial
+from threading import get_ident
 from typing import TYPE_CHECKING, Callable
 
 from .body import EMPTY_BODY, RequestBody
@@ -23,7 +24,7 @@ from .handoff import call_on_loop
 from .limits import declared_too_large
 from .proxy import FORWARDING_KEYS, apply_forwarding, apply_root_path
 from .speedups import any_key_in, build_environ, encode_response_headers
-from .threadpolicy import use_batch_policy
+from .threadpolicy import BATCH_THREADS, use_batch_policy
 from .twins import ThreadHandOff, ThreadShare, run_app
 from .wsgi import base_environ
 
@@ -47,14 +48,17 @@ def refuse(exchange: "Exchange", status: int, reason: str) -> None:
 def run_app_batched(app: Callable, environ: dict, handoff) -> None:
     """``run_app`` for an HTTP/1.x call (``--batch-scheduling``): under SCHED_BATCH unless
     its request body is still arriving (see threadpolicy.py)."""
-    use_batch_policy(environ["wsgi.input"].ended)
+    batch = environ["wsgi.input"].ended
+    if (get_ident() in BATCH_THREADS) != batch:  # (most calls: no change, no Python call)
+        use_batch_policy(batch)
     run_app(app, environ, handoff)
 
 
 def run_app_promptly(app: Callable, environ: dict, handoff) -> None:
     """``run_app`` for an HTTP/2 call (``--batch-scheduling``): under the default
     policy (see threadpolicy.py)."""
-    use_batch_policy(False)
+    if get_ident() in BATCH_THREADS:
+        use_batch_policy(False)
     run_app(app, environ, handoff)
 
 
@@ -84,7 +88,8 @@ class WSGIConnection:
     # (a ThreadShare held, not inherited: compiled, both are extension types, and one
     # module's cannot derive from another's here, see _gateway_c.pxd)
     __slots__ = ("server", "app", "config", "environ", "_root_path", "share", "_forwarding",
-                 "_call_soon", "_run_on_loop", "_run_app", "_pool", "_buffer_size")
+                 "_call_soon", "_run_on_loop", "_run_app", "_pool", "_buffer_size",
+                 "_http_version")
 
     def __init__(self, gateway: WSGIGateway, connection, budget_owner) -> None:
         server = self.server = gateway.server
@@ -96,6 +101,10 @@ class WSGIConnection:
         self._pool = server.app_threads
         self._buffer_size = self.config.stream_buffer_size
         self.environ = base_environ(connection, self.config.workers > 1)
+        # The version most of this connection's requests have: their environ's
+        # SERVER_PROTOCOL is the base's, no key to set (HTTP/1.0 requests set theirs).
+        self._http_version = "1.1" if budget_owner is None else "2"
+        self.environ["SERVER_PROTOCOL"] = _SERVER_PROTOCOLS[self._http_version]
         self.environ["SCRIPT_NAME"] = self._root_path = self.config.root_path
         #: Whose forwarding headers to believe, if this peer's (see proxy.py).
         self._forwarding = server.trusted_peers if server.trusted_peers.trusts(connection.client) \
@@ -153,7 +162,7 @@ class WSGIConnection:
         except BadRequest as exc:
             refuse(exchange, exc.status, exc.reason)
             return False
-        if exchange.http_version != "2":
+        if exchange.http_version != self._http_version:
             environ["SERVER_PROTOCOL"] = _SERVER_PROTOCOLS.get(exchange.http_version) \
                 or "HTTP/" + exchange.http_version
         environ["wsgi.input"] = body

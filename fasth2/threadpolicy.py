@@ -22,33 +22,31 @@ the other one.
 from __future__ import annotations
 
 import os
-import threading
+from threading import get_ident
 
 #: Whether threads can change their policy here (Linux; not macOS, whose os module has
 #: SCHED_OTHER but no sched_setscheduler, nor Windows).
 AVAILABLE = hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_BATCH")
 
 
-class _ThreadPolicy(threading.local):
-    """The policy this thread was last put under (batch: SCHED_BATCH).
-
-    A class default rather than ``getattr(local, "batch", False)``: a threading.local
-    builds an AttributeError (message formatted) for every read of a name the thread
-    never set, which every HTTP/2 call did (~3,800 instructions a request)."""
-
-    batch = False
-
-
-_thread = _ThreadPolicy()
+#: The threads put under SCHED_BATCH (by ``threading.get_ident``). A set, not a
+#: threading.local: a compiled caller tests membership itself, with no Python call
+#: (gateway.py), and a threading.local's attribute read costs more. A pool
+#: thread lives as long as its process, so an ident is never stale here.
+BATCH_THREADS: set = set()
 
 
 def use_batch_policy(batch: bool) -> None:
     """Put the calling thread under SCHED_BATCH (True) or the default policy (False),
     unless it already is. Where the policy cannot be set (not Linux, or a sandbox that
     forbids it), the thread keeps the one it has."""
-    if not AVAILABLE or _thread.batch is batch:
+    thread = get_ident()
+    if not AVAILABLE or (thread in BATCH_THREADS) is batch:
         return
-    _thread.batch = batch
+    if batch:
+        BATCH_THREADS.add(thread)
+    else:
+        BATCH_THREADS.discard(thread)
     policy = os.SCHED_BATCH if batch else os.SCHED_OTHER
     try:
         os.sched_setscheduler(0, policy, os.sched_param(0))  # 0: the calling thread
