@@ -5,8 +5,9 @@
 # here.
 
 cdef class ThreadPool:
-    cdef public object _loop, on_starved, _batch, _size, _name, _queue, _backlog
-    cdef public object newest_queued_at, _lock, _threads, _idle, _closed
+    cdef public object _loop, on_starved, _batch, _size, _name, _backlog
+    cdef public object newest_queued_at, _lock, _threads, _idle, _closed, _open
+    cdef public Py_ssize_t _open_total, _open_taken
 
 
 cdef class ThreadShare:

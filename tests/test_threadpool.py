@@ -57,3 +57,57 @@ def test_a_call_batched_behind_a_blocked_one_moves_to_another_thread(loop, eager
 
     for attempt in range(ROUNDS):
         assert loop.run_until_complete(round_trip()), f"round {attempt}: the call waited"
+
+
+def test_a_call_joining_a_stuck_batch_moves_to_another_thread(loop):
+    """A call submitted while a thread runs the open batch joins that batch (no thread is
+    woken for it); when the batch's thread is stuck in a call, the joined call must
+    still run, on another thread."""
+    async def round_trip() -> bool:
+        pool = ThreadPool(loop, 2)
+        release, started, ran = threading.Event(), threading.Event(), threading.Event()
+        try:
+            pool.submit(lambda: (started.set(), release.wait()))
+            if not await _until(started, timeout=5):
+                return False
+            pool.submit(ran.set)  # (a later iteration: joins the open batch)
+            return await _until(ran, timeout=5)
+        finally:
+            release.set()
+            pool.shutdown()
+
+    for attempt in range(20):
+        assert loop.run_until_complete(round_trip()), f"round {attempt}: the call waited"
+
+
+def test_the_thread_idle_the_shortest_time_takes_the_next_batch(loop):
+    """Three threads go idle one after another; the next call runs on the last of them
+    (the one whose state is likeliest still in the CPU's caches), not the first."""
+    async def scenario() -> tuple[int, int]:
+        pool = ThreadPool(loop, 3)
+        releases = [threading.Event() for _ in range(3)]
+        threads: list[int] = []
+        try:
+            for release in releases:  # each blocks its thread: three threads
+                started = threading.Event()
+                pool.submit(lambda release=release, started=started: (
+                    threads.append(threading.get_ident()), started.set(), release.wait()))
+                assert await _until(started, timeout=5)
+            for count, release in enumerate(releases, 1):  # idle in the order 0, 1, 2
+                release.set()
+                deadline = time.monotonic() + 5
+                while pool.busy > 3 - count and time.monotonic() < deadline:
+                    await asyncio.sleep(0.001)
+            assert pool.busy == 0
+            ran_on: list[int] = []
+            done = threading.Event()
+            pool.submit(lambda: (ran_on.append(threading.get_ident()), done.set()))
+            assert await _until(done, timeout=5)
+            return ran_on[0], threads[2]
+        finally:
+            for release in releases:
+                release.set()
+            pool.shutdown()
+
+    ran_on, last_idle = loop.run_until_complete(scenario())
+    assert ran_on == last_idle
