@@ -27,6 +27,7 @@ from hyperframe.exceptions import InvalidFrameError
 from hyperframe.frame import GoAwayFrame
 
 from . import h2fast
+from .h2fast import receive  # (a cached global, not a module attribute read a frame run)
 from .errors import MalformedHeaders
 from .events import CLIENT_RESET, SERVER_RESET
 from .limits import DRAIN_BYTES, DRAIN_SECONDS, LINGER_SECONDS, Budget
@@ -261,7 +262,7 @@ class H2Protocol:
             if type(item) is bytes:
                 events = conn.receive_data(item)
             else:
-                events = h2fast.receive(conn, *item)
+                events = receive(conn, *item)
         except ProtocolError as exc:
             log.debug("closing connection from %s: %s", self.info.client, exc)
             self._connection_error(exc.error_code or ErrorCodes.PROTOCOL_ERROR)

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from h2.errors import ErrorCodes
 from h2.exceptions import H2Error
 
-from . import h2fast
+from .h2fast import end_stream, send_data, send_headers, send_response, send_window
 from .events import CONNECTION_CLOSED, SERVER_RESET
 from .twins import Exchange
 from .priority import DEFAULT, Priority, parse_priority
@@ -119,7 +119,7 @@ class Stream:
                 if end and self._trailers is None and self._respond_whole(headers, data):
                     return
                 headers_only = end and not self._pending and self._trailers is None
-                h2fast.send_headers(conn, self.stream_id, headers, headers_only)
+                send_headers(conn, self.stream_id, headers, headers_only)
                 self.protocol.flush_soon()
                 if headers_only:
                     self._app_done = True
@@ -160,10 +160,10 @@ class Stream:
             return False
         conn = protocol.conn
         sid = self.stream_id
-        if size > h2fast.send_window(conn, sid):
+        if size > send_window(conn, sid):
             return False
         # What send_headers and _queue_data's last DATA would do, in fewer calls.
-        h2fast.send_response(conn, sid, headers, data, size,
+        send_response(conn, sid, headers, data, size,
                              protocol.pieces if size >= ZERO_COPY_MIN else None)
         self._app_done = True
         self._pending.popleft()
@@ -183,7 +183,7 @@ class Stream:
         if self._finished:
             return
         try:
-            h2fast.send_headers(self.protocol.conn, self.stream_id, headers, False)
+            send_headers(self.protocol.conn, self.stream_id, headers, False)
         except H2Error:  # the connection is closing
             return
         self.protocol.flush_soon()
@@ -218,7 +218,7 @@ class Stream:
                     return CONNECTION_BLOCKED
                 if allowance is not None and allowance <= 0:
                     return YIELD
-                window = h2fast.send_window(conn, sid)
+                window = send_window(conn, sid)
                 chunk = pending[0]
                 start = self._offset
                 if window <= 0:
@@ -240,9 +240,9 @@ class Stream:
                     return DONE
             if self._app_done and not self._finished:
                 if self._trailers is None:
-                    h2fast.end_stream(conn, sid)
+                    end_stream(conn, sid)
                 else:  # trailers close the stream instead of an empty DATA frame
-                    h2fast.send_headers(conn, sid, self._trailers, True)
+                    send_headers(conn, sid, self._trailers, True)
                 protocol.flush_soon()
                 self._finish()
         except H2Error:
@@ -265,7 +265,7 @@ class Stream:
             self._offset = start + size
         last = self._app_done and not pending and self._trailers is None
         pieces = protocol.pieces if size >= ZERO_COPY_MIN else None
-        h2fast.send_data(protocol.conn, self.stream_id, chunk, start, size, last, pieces)
+        send_data(protocol.conn, self.stream_id, chunk, start, size, last, pieces)
         self.exchange.delivered(size)
         protocol.queued(size)  # (which flushes soon, or now)
         if last:

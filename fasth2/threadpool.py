@@ -26,12 +26,12 @@ a new client's call is the next to run instead of waiting behind the whole flood
 
 from __future__ import annotations
 
-import heapq
 import itertools
 import logging
 import queue
 import threading
 from collections import deque
+from heapq import heappop, heappush
 from typing import Callable
 
 log = logging.getLogger("fasth2.error")
@@ -230,7 +230,7 @@ class ThreadShare:
         (False; the waiting calls lowest ``order`` first, then first come)."""
         with self._lock:
             if self.running >= self._limit or not self._may_start(self.running):
-                heapq.heappush(self._waiting, (order, next(self._arrivals), function, args))
+                heappush(self._waiting, (order, next(self._arrivals), function, args))
                 return False
             self.running += 1
         self._pool.submit(self._run, function, args)
@@ -253,7 +253,7 @@ class ThreadShare:
                         and self._may_start(self.running)):
                     return
                 self.running += 1
-                _, _, function, args = heapq.heappop(self._waiting)
+                _, _, function, args = heappop(self._waiting)
             self._pool.submit(self._run, function, args)
 
     def _run(self, function: Callable, args: tuple) -> None:
@@ -263,4 +263,4 @@ class ThreadShare:
                 if not (self._waiting and self._may_start(self.running - 1)):
                     self.running -= 1
                     return
-                _, _, function, args = heapq.heappop(self._waiting)
+                _, _, function, args = heappop(self._waiting)
