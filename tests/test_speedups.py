@@ -334,6 +334,16 @@ def test_encoding_a_remembered_name_still_checks_its_value(impl):
         impl.encode_response_headers("999 OK", [])
 
 
+def test_a_remembered_field_encodes_as_the_first_time(impl):
+    """Whole fields are remembered too (compiled): the second answer is the first's."""
+    fields = [("X-Kept", " v\t"), ("Content-Length", "5"), ("Connection", "close")]
+    first = impl.encode_response_headers("200 OK", list(fields))
+    assert first == [(b":status", b"200"), (b"x-kept", b"v"), (b"content-length", b"5")]
+    assert impl.encode_response_headers("200 OK", list(fields)) == first
+    with pytest.raises(ValueError, match="x-kept"):
+        impl.encode_response_headers("200 OK", [("X-Kept", "v\n")])
+
+
 @pytest.mark.skipif(compiled is None, reason="compiled speedups not built")
 @settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 10), st.integers(0, 0xFF), st.integers(0, 5),
