@@ -6,6 +6,7 @@
 cimport cython
 
 from fasth2._exchange_c cimport Exchange as TypedExchange
+from fasth2._requestcount_c cimport RequestCount as TypedCount
 
 cdef class H1Response
 
@@ -22,6 +23,7 @@ cdef class H1Protocol:
     cdef public object _upgrade, _replay
     cdef public object _clock, _max_requests, _transport_write, _transport_closing
     cdef public Py_ssize_t _max_header_bytes
+    cdef public TypedCount request_count
 
     # Methods the hot path calls on a typed H1Protocol: C calls from compiled code.
     @cython.locals(response=H1Response)

@@ -4,6 +4,7 @@
 # attribute the classes set must be here.
 
 from fasth2._memory_c cimport ResponseMemory as TypedMemory
+from fasth2._requestcount_c cimport RequestCount as TypedCount
 
 
 cdef class H2Protocol:
@@ -15,6 +16,7 @@ cdef class H2Protocol:
     cdef public object _priority_updates, _scanner
     cdef public dict streams, _draining
     cdef public TypedMemory memory
+    cdef public TypedCount request_count
 
     # Methods the hot path calls on itself: C calls from compiled code (a subclass, or
     # Python, still sees ordinary methods). Never the event handlers: HANDLERS holds

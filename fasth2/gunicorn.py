@@ -76,7 +76,7 @@ class Worker(GunicornWorker):
     def _started(self, server: Server) -> None:
         loop = server.loop
         if self.max_requests != sys.maxsize:
-            server.request_limit = self.max_requests  # gunicorn added the jitter
+            server.request_count.limit = self.max_requests  # gunicorn added the jitter
         loop.add_signal_handler(signal.SIGTERM, server.stop)
         for signum in (signal.SIGINT, signal.SIGQUIT):
             loop.add_signal_handler(signum, server.stop, False)

@@ -256,7 +256,7 @@ class H1Protocol:
                  "_upgrade_buffer", "_upgrade_to_h2c", "_drop_left", "_drop_until", "_lingering",
                  "_url", "_good_host", "_headers", "_fields", "_hosts", "_header_bytes",
                  "_upgrade", "_replay", "_clock", "_max_header_bytes", "_max_requests",
-                 "_transport_write", "_transport_closing")
+                 "_transport_write", "_transport_closing", "request_count")
 
     def __init__(self, server: "Server", upgrade_to_h2c: UpgradeToH2c | None = None) -> None:
         self.server = server
@@ -269,6 +269,8 @@ class H1Protocol:
         self._max_header_bytes = server.config.max_header_list_size
         self._max_requests = server.config.max_requests_per_connection
         self._transport_write = self._transport_closing = None
+        #: The process's request count (requestcount.py), which each request adds to.
+        self.request_count = server.request_count
         # The head limit: a head whose fields pass max_header_list_size (counted with
         # 32 bytes an entry) is shorter than that plus its request line's words.
         self.framing = RequestFraming(None, server.config.max_header_list_size + 64)
@@ -490,7 +492,7 @@ class H1Protocol:
             expect_continue = fields.get(b"expect", b"").lower() == b"100-continue"
             te_trailers = b"trailers" in fields.get(b"te", b"").lower()
         self._count += 1
-        self.server.count_request()
+        self.request_count.add()
         if self._max_requests and self._count >= self._max_requests:
             self.closing = True  # this response says "connection: close"
         keep_alive = parser is None or parser.should_keep_alive()

@@ -93,7 +93,7 @@ class H2Protocol:
                  "_requests", "_highest_request", "_closed_stream_frames", "held",
                  "apps", "_last_activity", "_last_sent", "_paused_since", "info", "peer",
                  "_upgraded_request", "_draining", "uploads", "pieces", "scheduler",
-                 "_budget", "_priority_updates", "_scanner", "memory")
+                 "_budget", "_priority_updates", "_scanner", "memory", "request_count")
 
     def __init__(self, server: "Server") -> None:
         self.server = server
@@ -117,6 +117,8 @@ class H2Protocol:
         self.held = 0
         #: The process's response memory (memory.py) that ``held`` is counted in.
         self.memory = server.response_memory
+        #: The process's request count (requestcount.py), which each request adds to.
+        self.request_count = server.request_count
         #: The gateway's side of this connection (gateway.py), made with the transport.
         #: It holds the connection to a share of the thread pool: at most half the
         #: pool's threads at once, so one client (one that stopped reading, say) cannot
@@ -372,7 +374,7 @@ class H2Protocol:
         stream = twins.Stream(self, stream_id, headers)
         self.streams[stream_id] = stream
         self._requests += 1
-        self.server.count_request()
+        self.request_count.add()
         limit = self.config.max_requests_per_connection
         if limit and self._requests >= limit:
             self.shutdown()  # this one is served; the client opens a new connection

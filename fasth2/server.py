@@ -29,7 +29,7 @@ from .proxy import TrustedPeers
 from .selector import ProtocolSelector
 from .speedups import warn_if_slow
 from .tls import make_ssl_context, reload_certificates
-from .twins import ResponseMemory, ThreadPool, WSGIGateway
+from .twins import RequestCount, ResponseMemory, ThreadPool, WSGIGateway
 
 log = logging.getLogger("fasth2.error")
 
@@ -99,9 +99,9 @@ class Server:
         #: Sockets to serve; None: bind ``config.binds`` at start (and own them).
         self._listeners = listeners
         self._owns_listeners = listeners is None
-        #: Requests started, and the count at which this worker recycles (0: never).
-        self.requests = 0
-        self.request_limit = 0
+        #: Requests started, and the count at which this worker recycles (``limit``,
+        #: 0: never); both protocols add theirs.
+        self.request_count = RequestCount(self._served_enough)
         self._stop = asyncio.Event()
         self._graceful = True
         self._retiring = False
@@ -179,12 +179,11 @@ class Server:
         if self._access_handler is not None:
             self._access_handler.reopen()
 
-    def count_request(self) -> None:
-        """A request has started (both protocols call this): recycle at the limit."""
-        self.requests += 1
-        if self.requests == self.request_limit:
-            log.info("Served %d requests (max requests): retiring this worker", self.requests)
-            self.retire()
+    def _served_enough(self) -> None:
+        """The request count reached its limit (max requests): recycle."""
+        log.info("Served %d requests (max requests): retiring this worker",
+                 self.request_count.count)
+        self.retire()
 
     def stop(self, graceful: bool = True) -> None:
         """Ask ``run_until_stopped`` to shut down: gracefully, or at once (no grace)."""

@@ -19,6 +19,7 @@ if COMPILED:
     from ._handoff_c import ThreadHandOff
     from ._http1_c import H1Protocol
     from ._memory_c import ResponseMemory
+    from ._requestcount_c import RequestCount
     from ._stream_c import Stream
     from ._threadpool_c import ThreadPool, ThreadShare
     from ._wsgi_c import run_app
@@ -29,6 +30,7 @@ else:
     from .handoff import ThreadHandOff
     from .http1 import H1Protocol
     from .memory import ResponseMemory
+    from .requestcount import RequestCount
     from .stream import Stream
     from .threadpool import ThreadPool, ThreadShare
     from .wsgi import run_app
@@ -36,5 +38,5 @@ else:
     from .protocol import BufferedH2Protocol, H2Protocol
 
 __all__ = ["BufferedH2Protocol", "ConnectionInfo", "Exchange", "H1Protocol", "H2Protocol",
-           "ResponseMemory", "Stream", "ThreadHandOff", "ThreadPool", "ThreadShare",
+           "RequestCount", "ResponseMemory", "Stream", "ThreadHandOff", "ThreadPool", "ThreadShare",
            "WSGIGateway", "run_app"]

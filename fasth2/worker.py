@@ -137,7 +137,7 @@ class _Watch:
     def start(self, server: Server) -> None:
         """The server accepts: say so, and beat from now on."""
         self.server = server
-        server.request_limit = self.request_limit
+        server.request_count.limit = self.request_limit
         server.on_stopping = lambda: self.slot.beat(WorkerSlot.STOPPING)
         # HUP is the supervisor's to act on; so is INT, which a terminal's Ctrl-C sends
         # to the whole process group: the supervisor turns it into one SIGTERM.
