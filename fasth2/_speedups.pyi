@@ -9,7 +9,7 @@ from hpack import HeaderTuple
 
 __all__ = [
     "build_environ", "lone_head", "parse_plain_head", "encode_response_headers",
-    "split_authority", "any_key_in",
+    "split_authority",
     "FrameScanner", "frame_data", "data_frames", "frame_headers",
     "validate_request_headers", "informational_response", "declared_content_length",
     "http1_response_head", "h2_response_fields",
@@ -19,9 +19,6 @@ __all__ = [
 #: An item of ``FrameScanner.feed``: bytes for h2, a stream id whose WINDOW_UPDATE was
 #: 0, or a frame cut out for the fast path as a tuple.
 ScannedItem = Union[bytes, int, tuple]
-
-def any_key_in(keys: tuple, mapping: dict) -> bool:
-    """True if one of ``keys`` is a key of ``mapping``."""
 
 def split_authority(authority: str, scheme: str) -> tuple[str, str]:
     """Host and port of an ``:authority`` (the scheme's default port when absent)."""

@@ -19,7 +19,7 @@ from fasth2.errors import BadRequest, MalformedHeaders
 #: The hot paths; the pure twin has the same list (``_speedups.pyi`` types them).
 __all__ = [
     "build_environ", "lone_head", "parse_plain_head", "encode_response_headers",
-    "split_authority", "any_key_in", "FrameScanner", "frame_data", "data_frames", "frame_headers",
+    "split_authority", "FrameScanner", "frame_data", "data_frames", "frame_headers",
     "validate_request_headers", "informational_response", "declared_content_length",
     "http1_response_head", "h2_response_fields",
     "HpackDecoder", "HpackEncoder", "ReadBuffer",
@@ -365,14 +365,6 @@ cdef tuple _split_remembered(str authority, object scheme):
     parts = _split_authority(authority, scheme)
     _last_split = (authority, scheme, parts)
     return parts
-
-
-def any_key_in(tuple keys, dict mapping):
-    """True if one of ``keys`` is in ``mapping`` (see the twin)."""
-    for key in keys:
-        if key in mapping:
-            return True
-    return False
 
 
 cdef void _check_name(bytes name) except *:

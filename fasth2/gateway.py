@@ -23,7 +23,7 @@ from .events import Response
 from .handoff import call_on_loop
 from .limits import declared_too_large
 from .proxy import FORWARDING_KEYS, apply_forwarding, apply_root_path
-from .speedups import any_key_in, build_environ, encode_response_headers
+from .speedups import build_environ, encode_response_headers
 from .threadpolicy import BATCH_THREADS, use_batch_policy
 from .twins import ThreadHandOff, ThreadShare, run_app
 from .wsgi import base_environ
@@ -167,8 +167,11 @@ class WSGIConnection:
                 or "HTTP/" + exchange.http_version
         environ["wsgi.input"] = body
         environ["fasth2.request_trailers"] = body.trailers
-        if self._forwarding is not None and any_key_in(FORWARDING_KEYS, environ):
-            exchange.forwarded_for = apply_forwarding(environ, self._forwarding)
+        if self._forwarding is not None:
+            for key in FORWARDING_KEYS:  # (a loop: Cython cannot compile a generator here)
+                if key in environ:
+                    exchange.forwarded_for = apply_forwarding(environ, self._forwarding)
+                    break
         if self._root_path:
             apply_root_path(environ, self._root_path)
         length = environ.get("CONTENT_LENGTH")  # (most requests have none: no call)

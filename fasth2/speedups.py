@@ -47,7 +47,6 @@ lone_head = implementation.lone_head
 parse_plain_head = implementation.parse_plain_head
 encode_response_headers = implementation.encode_response_headers
 split_authority = implementation.split_authority
-any_key_in = implementation.any_key_in
 FrameScanner = implementation.FrameScanner
 frame_data = implementation.frame_data
 data_frames = implementation.data_frames

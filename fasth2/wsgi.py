@@ -292,7 +292,9 @@ def run_app(app: Callable, environ: dict, handoff) -> None:
         try:
             response.send_body(result)
         finally:
-            close = getattr(result, "close", None)
+            # (a list or tuple has no close: no lookup that fails, the usual body)
+            close = None if type(result) is list or type(result) is tuple \
+                else getattr(result, "close", None)
             if close is not None:
                 close()
     except StreamAborted:

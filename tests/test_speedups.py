@@ -113,15 +113,6 @@ def test_environ_server_name_follows_each_requests_host_and_scheme(impl):
                     ("a.example", "443"), ("b.example", "82"), ("a.example", "80")]
 
 
-@pytest.mark.parametrize("keys, mapping, expected", [
-    (("HTTP_FORWARDED", "HTTP_X_FORWARDED_FOR"), {"HTTP_X_FORWARDED_FOR": "1.2.3.4"}, True),
-    (("HTTP_FORWARDED", "HTTP_X_FORWARDED_FOR"), {"HTTP_HOST": "a", "PATH_INFO": "/"}, False),
-    ((), {"a": 1}, False),
-    (("a",), {}, False),
-])
-def test_any_key_in(impl, keys, mapping, expected):
-    assert impl.any_key_in(keys, mapping) is expected
-
 
 # -- encode_response_headers ----------------------------------------------------------
 
