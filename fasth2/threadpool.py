@@ -89,13 +89,17 @@ class ThreadPool:
                 self._open.extend(batch)
                 self._open_total += len(batch)
                 return
-            calls = self._open = deque(batch)
-            self._open_total = len(batch)
-            self._open_taken = 0
+            calls = deque(batch)
             starved = self._hand(calls)
-        self._loop.call_later(SPREAD_AFTER, self._look_at_open, calls)
-        if starved and self.on_starved is not None:
-            self.on_starved()
+            if not starved:  # (a batch in the backlog stays closed: newest first, per batch)
+                self._open = calls
+                self._open_total = len(batch)
+                self._open_taken = 0
+        if starved:
+            if self.on_starved is not None:
+                self.on_starved()
+        else:
+            self._loop.call_later(SPREAD_AFTER, self._look_at_open, calls)
 
     def _look_at_open(self, calls: deque) -> None:
         """``calls`` was open ``SPREAD_AFTER`` ago: if its thread is stuck in a call, its
