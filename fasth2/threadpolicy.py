@@ -31,8 +31,9 @@ AVAILABLE = hasattr(os, "sched_setscheduler") and hasattr(os, "SCHED_BATCH")
 
 #: The threads put under SCHED_BATCH (by ``threading.get_ident``). A set, not a
 #: threading.local: a compiled caller tests membership itself, with no Python call
-#: (gateway.py), and a threading.local's attribute read costs more. A pool
-#: thread lives as long as its process, so an ident is never stale here.
+#: (gateway.py), and a threading.local's attribute read costs more. An ident is reused
+#: once its thread has ended, so a pool thread forgets its own on the way out
+#: (``forget_policy``).
 BATCH_THREADS: set = set()
 
 
@@ -52,3 +53,9 @@ def use_batch_policy(batch: bool) -> None:
         os.sched_setscheduler(0, policy, os.sched_param(0))  # 0: the calling thread
     except OSError:
         pass
+
+
+def forget_policy() -> None:
+    """The calling thread is ending: a new thread given its ident starts out under the
+    default policy, as new threads do, and must not be taken for a batch one."""
+    BATCH_THREADS.discard(get_ident())

@@ -34,13 +34,15 @@ from collections import deque
 from heapq import heappop, heappush
 from typing import Callable
 
+from .threadpolicy import forget_policy
+
 log = logging.getLogger("fasth2.error")
 
 SPREAD_AFTER = 0.001  # seconds between looks at the open batch (is its thread stuck?)
 
 
 class ThreadPool:
-    """At most ``size`` daemon threads taking calls from one queue."""
+    """At most ``size`` daemon threads running batches of calls."""
 
     __slots__ = ("_loop", "on_starved", "_batch", "_size", "_name", "_backlog",
                  "newest_queued_at", "_lock", "_threads", "_idle", "_closed", "_open",
@@ -191,6 +193,7 @@ class ThreadPool:
                     continue
                 idle.append(own)
             calls = get()
+        forget_policy()
 
     def shutdown(self) -> None:
         """Let idle threads exit; threads still busy finish (or die with the process)."""

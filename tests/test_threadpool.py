@@ -111,3 +111,25 @@ def test_the_thread_idle_the_shortest_time_takes_the_next_batch(loop):
 
     ran_on, last_idle = loop.run_until_complete(scenario())
     assert ran_on == last_idle
+
+
+def test_a_thread_that_ends_forgets_its_scheduling_policy(loop):
+    """An ident is reused once its thread has ended: a pool thread put under SCHED_BATCH
+    must not leave its ident behind, or a new thread given it (which starts under the
+    default policy) would be taken for a batch one and never switched."""
+    from fasth2.threadpolicy import BATCH_THREADS, use_batch_policy
+
+    async def scenario() -> bool:
+        pool = ThreadPool(loop, 1)
+        idents: list[int] = []
+        done = threading.Event()
+        pool.submit(lambda: (use_batch_policy(True), idents.append(threading.get_ident()),
+                             done.set()))
+        assert await _until(done, timeout=5)
+        pool.shutdown()
+        deadline = time.monotonic() + 5
+        while idents[0] in BATCH_THREADS and time.monotonic() < deadline:
+            await asyncio.sleep(0.001)
+        return idents[0] in BATCH_THREADS
+
+    assert not loop.run_until_complete(scenario())
