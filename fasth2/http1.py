@@ -273,7 +273,7 @@ class H1Protocol:
         self.request_count = server.request_count
         # The head limit: a head whose fields pass max_header_list_size (counted with
         # 32 bytes an entry) is shorter than that plus its request line's words.
-        self.framing = RequestFraming(None, server.config.max_header_list_size + 64)
+        self.framing = RequestFraming(None, self._max_header_bytes + 64)
         self.parser = self._new_parser()
         #: Responses in progress, by number (graceful shutdown waits for them).
         self.streams: dict[int, H1Response] = {}

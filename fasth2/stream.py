@@ -164,7 +164,7 @@ class Stream:
             return False
         # What send_headers and _queue_data's last DATA would do, in fewer calls.
         send_response(conn, sid, headers, data, size,
-                             protocol.pieces if size >= ZERO_COPY_MIN else None)
+                      protocol.pieces if size >= ZERO_COPY_MIN else None)
         self._app_done = True
         self._pending.popleft()
         protocol.release(size)
