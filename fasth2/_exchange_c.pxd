@@ -14,3 +14,6 @@ cdef class Exchange:
     cdef public object forwarded_for, stream_id, http_version, headers, wire, body
     cdef public object response_headers, bytes_sent, bytes_received, started, ended
     cdef public object outcome, aborted, app_waiting, on_drained, on_aborted
+
+    # (the inbox's drain calls it on a typed exchange: a C call)
+    cpdef respond(self, headers, data, end)

@@ -7,16 +7,19 @@
 cimport cython
 
 from fasth2._exchange_c cimport Exchange as TypedExchange
+from fasth2._handoff_c cimport LoopInbox as TypedInbox
 from fasth2._threadpool_c cimport ThreadPool as TypedPool, ThreadShare as TypedShare
 
 
 cdef class WSGIGateway:
     cdef public object app, server
+    cdef public TypedInbox inbox
 
 
 cdef class WSGIConnection:
     cdef public object server, app, config, environ, _root_path, _forwarding
-    cdef public object _call_soon, _run_on_loop, _run_app
+    cdef public object _run_on_loop, _run_app
+    cdef public TypedInbox _inbox
     cdef public TypedShare share
     cdef public TypedPool _pool
     cdef public object _buffer_size, _http_version

@@ -5,11 +5,26 @@
 # attribute the class sets (a missing one is an AttributeError in the compiled build,
 # which the suite, run on both builds, would find).
 
+cimport cython
+
 from fasth2._exchange_c cimport Exchange as TypedExchange
+
+
+cdef class LoopInbox:
+    cdef object _call_soon, _items, _append, _popleft
+    cdef bint _scheduled
+
+    cpdef post_response(self, exchange, headers, data, end)
+    cpdef _schedule(self)
+
+    # (the exchange typed: its respond a C call)
+    @cython.locals(exchange=TypedExchange)
+    cpdef _drain(self)
+
 
 cdef class ThreadHandOff:
     cdef public TypedExchange exchange
-    cdef object _call_soon
+    cdef LoopInbox _inbox
     cdef Py_ssize_t _limit
     cdef Py_ssize_t _buffered
     cdef object _drained

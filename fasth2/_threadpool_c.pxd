@@ -9,6 +9,8 @@ cdef class ThreadPool:
     cdef public object newest_queued_at, _lock, _threads, _idle, _closed, _open
     cdef public Py_ssize_t _open_total, _open_taken
 
+    cpdef submit_args(self, function, tuple args)
+
 
 cdef class ThreadShare:
     cdef public ThreadPool _pool

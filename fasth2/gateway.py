@@ -13,19 +13,17 @@ An ASGI gateway would offer the same two calls and await instead.
 
 from __future__ import annotations
 
-from functools import partial
 from threading import get_ident
 from typing import TYPE_CHECKING, Callable
 
 from .body import EMPTY_BODY, RequestBody
 from .errors import BadRequest
 from .events import Response
-from .handoff import call_on_loop
 from .limits import declared_too_large
 from .proxy import FORWARDING_KEYS, apply_forwarding, apply_root_path
 from .speedups import build_environ, encode_response_headers
 from .threadpolicy import BATCH_THREADS, use_batch_policy
-from .twins import ThreadHandOff, ThreadShare, run_app
+from .twins import LoopInbox, ThreadHandOff, ThreadShare, run_app
 from .wsgi import base_environ
 
 if TYPE_CHECKING:
@@ -65,11 +63,13 @@ def run_app_promptly(app: Callable, environ: dict, handoff) -> None:
 class WSGIGateway:
     """Runs one WSGI app for the exchanges of every connection of a server."""
 
-    __slots__ = ("app", "server")
+    __slots__ = ("app", "server", "inbox")
 
     def __init__(self, app: Callable, server: "Server") -> None:
         self.app = app
         self.server = server
+        #: What the app threads hand to the loop (responses, body consumption).
+        self.inbox = LoopInbox(server.loop.call_soon_threadsafe)
 
     def for_connection(self, connection, budget_owner=None) -> "WSGIConnection":
         """The gateway's side of one connection. ``budget_owner`` (an HTTP/2
@@ -88,7 +88,7 @@ class WSGIConnection:
     # (a ThreadShare held, not inherited: compiled, both are extension types, and one
     # module's cannot derive from another's here, see _gateway_c.pxd)
     __slots__ = ("server", "app", "config", "environ", "_root_path", "share", "_forwarding",
-                 "_call_soon", "_run_on_loop", "_run_app", "_pool", "_buffer_size",
+                 "_inbox", "_run_on_loop", "_run_app", "_pool", "_buffer_size",
                  "_http_version")
 
     def __init__(self, gateway: WSGIGateway, connection, budget_owner) -> None:
@@ -109,8 +109,8 @@ class WSGIConnection:
         #: Whose forwarding headers to believe, if this peer's (see proxy.py).
         self._forwarding = server.trusted_peers if server.trusted_peers.trusts(connection.client) \
             else None
-        self._call_soon = server.loop.call_soon_threadsafe
-        self._run_on_loop = partial(call_on_loop, self._call_soon)
+        self._inbox = gateway.inbox
+        self._run_on_loop = self._inbox.post
         #: How an app call runs: its thread's scheduling policy (see threadpolicy.py).
         self._run_app = run_app if not self.config.batch_scheduling \
             else run_app_batched if self.share is None else run_app_promptly
@@ -178,8 +178,8 @@ class WSGIConnection:
         if length is not None and declared_too_large(length, self.config.max_body_size):
             refuse(exchange, 413, "Content Too Large")
             return False
-        handoff = ThreadHandOff(exchange, self._call_soon, self._buffer_size)
+        handoff = ThreadHandOff(exchange, self._inbox, self._buffer_size)
         if self.share is None:
-            self._pool.submit(self._run_app, self.app, environ, handoff)
+            self._pool.submit_args(self._run_app, (self.app, environ, handoff))
             return True
         return self.share.start(self._run_app, self.app, environ, handoff, order=order)

@@ -76,6 +76,11 @@ class ThreadPool:
         Called on the event loop: calls submitted in one loop iteration go to the
         threads together, as one batch, at the end of the iteration.
         """
+        self.submit_args(function, args)
+
+    def submit_args(self, function: Callable, args: tuple) -> None:
+        """``submit(function, *args)`` with the arguments already a tuple (compiled, a C
+        call: the gateway's, a request)."""
         if self._closed:
             raise RuntimeError("the thread pool is shut down")
         self._batch.append((function, args))
@@ -240,7 +245,7 @@ class ThreadShare:
                 heappush(self._waiting, (order, next(self._arrivals), function, args))
                 return False
             self.running += 1
-        self._pool.submit(self._run, function, args)
+        self._pool.submit_args(self._run, (function, args))
         return True
 
     def _may_start(self, others: int) -> bool:
@@ -261,7 +266,7 @@ class ThreadShare:
                     return
                 self.running += 1
                 _, _, function, args = heappop(self._waiting)
-            self._pool.submit(self._run, function, args)
+            self._pool.submit_args(self._run, (function, args))
 
     def _run(self, function: Callable, args: tuple) -> None:
         while True:

@@ -16,7 +16,7 @@ from .speedups import COMPILED
 # (Exchange first: the modules below import it from here while this one is loading.)
 if COMPILED:
     from ._exchange_c import ConnectionInfo, Exchange
-    from ._handoff_c import ThreadHandOff
+    from ._handoff_c import LoopInbox, ThreadHandOff
     from ._http1_c import H1Protocol
     from ._memory_c import ResponseMemory
     from ._requestcount_c import RequestCount
@@ -27,7 +27,7 @@ if COMPILED:
     from ._protocol_c import BufferedH2Protocol, H2Protocol  # (last: it imports Stream)
 else:
     from .exchange import ConnectionInfo, Exchange
-    from .handoff import ThreadHandOff
+    from .handoff import LoopInbox, ThreadHandOff
     from .http1 import H1Protocol
     from .memory import ResponseMemory
     from .requestcount import RequestCount
@@ -38,5 +38,5 @@ else:
     from .protocol import BufferedH2Protocol, H2Protocol
 
 __all__ = ["BufferedH2Protocol", "ConnectionInfo", "Exchange", "H1Protocol", "H2Protocol",
-           "RequestCount", "ResponseMemory", "Stream", "ThreadHandOff", "ThreadPool", "ThreadShare",
-           "WSGIGateway", "run_app"]
+           "LoopInbox", "RequestCount", "ResponseMemory", "Stream", "ThreadHandOff", "ThreadPool",
+           "ThreadShare", "WSGIGateway", "run_app"]

@@ -31,6 +31,7 @@ class Twins(NamedTuple):
 
     Exchange: type
     ConnectionInfo: type
+    LoopInbox: type
     ThreadHandOff: type
     run_app: Callable
 
@@ -38,16 +39,18 @@ class Twins(NamedTuple):
 try:
     from fasth2._exchange_c import ConnectionInfo as CompiledInfo
     from fasth2._exchange_c import Exchange as CompiledExchange
+    from fasth2._handoff_c import LoopInbox as CompiledInbox
     from fasth2._handoff_c import ThreadHandOff as CompiledHandOff
     from fasth2._wsgi_c import run_app as compiled_run_app
 except ImportError:
     COMPILED = None
 else:
-    COMPILED = Twins(CompiledExchange, CompiledInfo, CompiledHandOff, compiled_run_app)
+    COMPILED = Twins(CompiledExchange, CompiledInfo, CompiledInbox, CompiledHandOff,
+                     compiled_run_app)
 
 needs_compiled = pytest.mark.skipif(COMPILED is None, reason="the speedups are not built")
-PURE = Twins(pure_exchange.Exchange, pure_exchange.ConnectionInfo, handoff.ThreadHandOff,
-             wsgi.run_app)
+PURE = Twins(pure_exchange.Exchange, pure_exchange.ConnectionInfo, handoff.LoopInbox,
+             handoff.ThreadHandOff, wsgi.run_app)
 
 
 class Socketless:
@@ -143,7 +146,7 @@ def run(twins: Twins, app, method="GET", path="/", limit=16, **exchange_options)
     logger.addHandler(collect)
     logger.setLevel(logging.DEBUG)
     try:
-        twins.run_app(app, environ, twins.ThreadHandOff(exchange, call_now, limit))
+        twins.run_app(app, environ, twins.ThreadHandOff(exchange, twins.LoopInbox(call_now), limit))
     finally:
         logger.removeHandler(collect)
         logger.setLevel(level)
@@ -425,16 +428,17 @@ def test_an_aborted_exchange_runs_no_app(twins):
     called = []
     twins.run_app(lambda environ, start_response: called.append(1),
                   {"REQUEST_METHOD": "GET", "PATH_INFO": "/"},
-                  twins.ThreadHandOff(exchange, call_now, 16))
+                  twins.ThreadHandOff(exchange, twins.LoopInbox(call_now), 16))
     assert called == [] and exchange.wire.record == []
 
 
 def test_a_closed_loop_stops_the_app(twins):
-    """call_soon_threadsafe raises RuntimeError once the loop is closed."""
+    """call_soon_threadsafe raises RuntimeError once the loop is closed: each hand-off
+    that finds it closed stops the app."""
     def closed(callback, *args):
         raise RuntimeError("Event loop is closed")
 
-    hand_off = twins.ThreadHandOff(make_exchange(twins), closed, 16)
+    hand_off = twins.ThreadHandOff(make_exchange(twins), twins.LoopInbox(closed), 16)
     with pytest.raises(StreamAborted):
         hand_off.submit([(b":status", b"200")], b"", True)
     with pytest.raises(StreamAborted):
