@@ -107,6 +107,17 @@ cdef bint _is_digits(str text):
     return len(text) > 0 and text.isascii() and text.isdigit()
 
 
+cdef inline bint _is_ascii_digits(str text):
+    """Like _is_digits, a loop over the characters instead of two method calls."""
+    cdef Py_UCS4 ch
+    if len(text) == 0:
+        return False
+    for ch in text:
+        if ch < u'0' or ch > u'9':
+            return False
+    return True
+
+
 # ---- public functions ------------------------------------------------------------
 
 def split_authority(str authority, str scheme):
@@ -432,6 +443,12 @@ def encode_response_headers(status, headers):
         name, value = <tuple>item
         if type(name) is not str or type(value) is not str:
             raise TypeError(f"response header name and value must be str, got {item!r}")
+        # A Content-Length (its value differs with each body, so no field is kept for
+        # it) of plain digits passes every check below unchanged: encoded directly.
+        if ((<str>name) == "Content-Length" or (<str>name) == "content-length") \
+                and _is_ascii_digits(<str>value):
+            result.append((b"content-length", (<str>value).encode("ascii")))
+            continue
         field = _RESPONSE_FIELDS.get(item)
         if field is not None:
             result.append(field)

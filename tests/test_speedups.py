@@ -313,6 +313,22 @@ def test_differential_encode_response_headers(status, headers):
     assert outcomes[:4] == outcomes[4:]
 
 
+@pytest.mark.skipif(compiled is None, reason="compiled speedups not built")
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["Content-Length", "content-length", "CONTENT-LENGTH", "Content_Length"]),
+       st.text(alphabet=st.sampled_from("0129 \t\r\n\u00b2\u0660\u20ac+-x"), max_size=6))
+def test_differential_content_length_fields(name, value):
+    """The compiled build takes a short cut for plain-digit Content-Length values; every
+    spelling and value answers as the twin's does (the field, or the same error)."""
+    outcomes = []
+    for module in (_speedups_py, compiled):
+        try:
+            outcomes.append(("ok", module.encode_response_headers("200 OK", [(name, value)])))
+        except (TypeError, ValueError) as exc:
+            outcomes.append(("error", type(exc), str(exc)))
+    assert outcomes[0] == outcomes[1]
+
+
 def test_encoding_a_remembered_name_still_checks_its_value(impl):
     good = impl.encode_response_headers("200 OK", [("X-Remembered", "a"), ("Connection", "x")])
     assert good == [(b":status", b"200"), (b"x-remembered", b"a")]
