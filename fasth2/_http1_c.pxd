@@ -42,4 +42,4 @@ cdef class H1Response:
 
     cpdef start(self, has_body=*)
     cpdef respond(self, headers, data, end)
-    cpdef _head_block(self, headers)
+    cpdef _head_block(self, headers, data=*)

@@ -56,9 +56,9 @@ FRAMING_CHUNKED: int
 FRAMING_CLOSE: int
 
 def http1_response_head(headers: list, defaults: list, no_body: bool, version: str,
-                        keep_alive: bool) -> tuple[bytes, int]:
+                        keep_alive: bool, body: bytes = b"") -> tuple[bytes, int]:
     """An HTTP/1.x response head (status line, fields, the defaults the app did not
-    give, CRLF CRLF) and the framing its body takes."""
+    give, CRLF CRLF) followed by ``body`` unless chunked, and the framing its body takes."""
 
 def h2_response_fields(headers: list, defaults: list) -> tuple[list, list | None]:
     """An HTTP/2 response head's fields followed by the ``defaults`` the app did not

@@ -976,9 +976,10 @@ cdef inline bint _default_wanted(bytes name, bint has_date, bint has_server):
 
 
 def http1_response_head(list headers, list defaults, bint no_body, str version,
-                        bint keep_alive):
-    """An HTTP/1.x response head and its body's framing (see the twin). Measured once,
-    then copied into one bytes object: no concatenation per field."""
+                        bint keep_alive, bytes body not None=b""):
+    """An HTTP/1.x response head (followed by ``body`` unless chunked) and its body's
+    framing (see the twin). Measured once, then copied into one bytes object: no
+    concatenation per field, nor for the body."""
     cdef bytes status = headers[0][1], reason, name, value, tail = b""
     cdef int code = 0
     cdef bint has_length = False, has_date = False, has_server = False
@@ -1025,6 +1026,9 @@ def http1_response_head(list headers, list defaults, bint no_body, str version,
     elif version == "1.0":
         tail = b"connection: keep-alive\r\n"
     size += PyBytes_GET_SIZE(tail) + 2
+    if framing == 1:  # chunked: the caller frames the body
+        body = b""
+    size += PyBytes_GET_SIZE(body)
     cdef bytes block = PyBytes_FromStringAndSize(NULL, size)
     out = PyBytes_AS_STRING(block)
     memcpy(out, b"HTTP/1.1 ", 9)
@@ -1044,6 +1048,7 @@ def http1_response_head(list headers, list defaults, bint no_body, str version,
     out = _put(out, tail)
     out[0] = b'\r'
     out[1] = b'\n'
+    _put(out + 2, body)
     return block, framing
 
 

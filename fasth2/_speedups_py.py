@@ -635,7 +635,7 @@ _NO_BODY_STATUS = (204, 304)
 
 
 def http1_response_head(headers: list, defaults: list, no_body: bool, version: str,
-                        keep_alive: bool) -> tuple[bytes, int]:
+                        keep_alive: bool, body: bytes = b"") -> tuple[bytes, int]:
     """An HTTP/1.x response head: the status line (always ``HTTP/1.1``, RFC 9110 §2.5),
     ``headers`` (encode_response_headers' pairs, ``:status`` first) and those of
     ``defaults`` (Date, Server) the app did not give, ending with the blank line; and
@@ -643,7 +643,9 @@ def http1_response_head(headers: list, defaults: list, no_body: bool, version: s
     without a Content-Length is chunked on HTTP/1.1 and ends with the connection on
     HTTP/1.0 (FRAMING_CLOSE: the head says ``connection: close`` then). Otherwise
     ``keep_alive`` False adds ``connection: close``, and an HTTP/1.0 client that may
-    keep the connection is told ``connection: keep-alive``."""
+    keep the connection is told ``connection: keep-alive``. The block ends with
+    ``body`` (the first body bytes, one write with the head) unless the framing is
+    chunked: those the caller frames as a chunk."""
     status = headers[0][1]
     code = int(status)
     has_length = has_date = has_server = False
@@ -671,7 +673,8 @@ def http1_response_head(headers: list, defaults: list, no_body: bool, version: s
         lines.append(b"connection: close")
     elif version == "1.0":
         lines.append(b"connection: keep-alive")
-    return b"\r\n".join(lines) + b"\r\n\r\n", framing
+    block = b"\r\n".join(lines) + b"\r\n\r\n"
+    return (block if framing == FRAMING_CHUNKED else block + body), framing
 
 
 def h2_response_fields(headers: list, defaults: list) -> tuple[list, list | None]:

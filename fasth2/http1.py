@@ -128,12 +128,15 @@ class H1Response:
         protocol = self.protocol
         if self._finished or protocol.closed:
             return
-        out = b""
         if headers is not None:
-            out = self._head_block(headers)
+            out = self._head_block(headers, data)  # (the data in it, unless chunked)
             self.responded = True
-        if data:
-            out += b"%x\r\n%s\r\n" % (len(data), data) if self._chunked else data
+            if data and self._chunked:
+                out += b"%x\r\n%s\r\n" % (len(data), data)
+        elif data:
+            out = b"%x\r\n%s\r\n" % (len(data), data) if self._chunked else data
+        else:
+            out = b""
         if end and self._chunked:
             out += _LAST_CHUNK if self.trailers is None else self._trailer_section()
         protocol.write(out)
@@ -165,11 +168,11 @@ class H1Response:
         self.protocol.write(b"HTTP/1.1 " + status + b" " + _REASONS.get(int(status), b"Informational")
                             + b"\r\n" + _field_lines(headers[1:]) + b"\r\n")
 
-    def _head_block(self, headers: list) -> bytes:
+    def _head_block(self, headers: list, data: bytes = b"") -> bytes:
         """Status line and headers, choosing the body framing (compiled: see
-        speedups.http1_response_head)."""
+        speedups.http1_response_head); then ``data`` unless the framing is chunked."""
         block, framing = http1_response_head(headers, self.protocol.server.default_fields,
-                                             self.head, self.version, self.keep_alive)
+                                             self.head, self.version, self.keep_alive, data)
         if framing == FRAMING_CHUNKED:
             self._chunked = True
         elif framing == FRAMING_CLOSE:

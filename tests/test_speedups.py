@@ -437,6 +437,20 @@ def test_http1_head_frames_a_body_without_length(impl, version, no_body, status,
     assert got == getattr(impl, framing)
 
 
+def test_http1_head_ends_with_the_body_unless_chunked(impl):
+    sized = [(b":status", b"200"), (b"content-length", b"5")]
+    block, _ = impl.http1_response_head(sized, [], False, "1.1", True, b"hello")
+    assert block == b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello"
+    block, framing = impl.http1_response_head([(b":status", b"200")], [], False, "1.1", True,
+                                              b"hello")
+    assert framing == impl.FRAMING_CHUNKED  # (the caller frames it as a chunk)
+    assert block == b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n"
+    block, framing = impl.http1_response_head([(b":status", b"200")], [], False, "1.0", True,
+                                              b"hello")
+    assert framing == impl.FRAMING_CLOSE
+    assert block == b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nhello"
+
+
 def test_http1_head_keeps_the_apps_date_and_server_and_names_unknown_codes(impl):
     headers = [(b":status", b"599"), (b"server", b"mine"), (b"content-length", b"0")]
     block, _ = impl.http1_response_head(headers, DEFAULTS, False, "1.1", False)
@@ -453,8 +467,8 @@ field_bytes = st.binary(max_size=12)
        st.lists(st.tuples(st.sampled_from([b"content-length", b"date", b"server", b"x-a"])
                           | field_bytes, field_bytes), max_size=6),
        st.lists(st.tuples(st.sampled_from([b"date", b"server", b"via"]), field_bytes), max_size=3),
-       st.booleans(), st.sampled_from(["1.1", "1.0"]), st.booleans())
-def test_http1_head_twins_agree(status, fields, defaults, no_body, version, keep_alive):
+       st.booleans(), st.sampled_from(["1.1", "1.0"]), st.booleans(), st.binary(max_size=8))
+def test_http1_head_twins_agree(status, fields, defaults, no_body, version, keep_alive, body):
     if compiled is None:
         pytest.skip("compiled twin not built")
     headers = [(b":status", status)] + fields
@@ -462,7 +476,7 @@ def test_http1_head_twins_agree(status, fields, defaults, no_body, version, keep
     for module in (_speedups_py, compiled):
         try:
             results.append(module.http1_response_head(headers, defaults, no_body, version,
-                                                       keep_alive))
+                                                       keep_alive, body))
         except ValueError as exc:  # a status that is not a number
             results.append(type(exc))
     assert results[0] == results[1]
