@@ -125,7 +125,9 @@ class Response:
         elif self.headers is not None:
             raise RuntimeError("start_response() was already called (pass exc_info to replace)")
         self.headers = encode_response_headers(status, headers)
-        return self.write
+        # The legacy write callable: the response itself (its __call__), not a bound
+        # method made for each request when few apps ever call it.
+        return self
 
     def early_hints(self, headers: list) -> None:
         """``wsgi.early_hints``: send a 103 Early Hints response with ``headers`` (e.g.
@@ -191,8 +193,12 @@ class Response:
         self.headers_sent = True
         return headers
 
+    def __call__(self, data: bytes) -> None:
+        """The legacy ``write(data)`` that ``start_response`` returns (this response)."""
+        self.write(data)
+
     def write(self, data: bytes) -> None:
-        """The legacy ``write()`` callable that ``start_response`` returns."""
+        """The legacy ``write()``: send ``data`` as the next piece of the body."""
         if type(data) is not bytes:
             raise TypeError(f"write() takes bytes, not {type(data).__name__}")
         if self.head:
