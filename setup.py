@@ -86,7 +86,8 @@ TYPED_TWINS = {"fasth2._handoff_c": "fasth2/handoff.py", "fasth2._wsgi_c": "fast
                "fasth2._protocol_c": "fasth2/protocol.py",
                "fasth2._threadpool_c": "fasth2/threadpool.py",
                "fasth2._memory_c": "fasth2/memory.py", "fasth2._gateway_c": "fasth2/gateway.py",
-               "fasth2._requestcount_c": "fasth2/requestcount.py"}
+               "fasth2._requestcount_c": "fasth2/requestcount.py",
+               "fasth2._body_c": "fasth2/body.py"}
 
 
 def forget_stale_twins() -> None:

@@ -5,6 +5,10 @@ blocks (only itself) until enough has arrived. Every byte the app consumes is re
 back to the loop, which only then acknowledges it to the client (WINDOW_UPDATE). So the
 bytes buffered here never exceed the stream's receive window: a slow app back-pressures
 the client instead of growing memory.
+
+This module is also compiled as it is, as ``fasth2._body_c``, where RequestBody is an
+extension type with the fields _body_c.pxd declares (an attribute added here must be
+declared there); twins.py picks the build's.
 """
 
 from __future__ import annotations
@@ -18,6 +22,9 @@ from .errors import StreamAborted
 
 class RequestBody:
     """A file-like, blocking reader over one request's body (PEP 3333 ``wsgi.input``)."""
+
+    __slots__ = ("_run_on_loop", "_on_consumed", "_consumed", "_lock", "_ready", "_chunks",
+                 "_size", "_ended", "_aborted", "reader_waiting", "trailers")
 
     def __init__(self, run_on_loop: Callable[[Callable], None],
                  on_consumed: Callable[[int], None]) -> None:

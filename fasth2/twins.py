@@ -16,6 +16,7 @@ from .speedups import COMPILED
 # (Exchange first: the modules below import it from here while this one is loading.)
 if COMPILED:
     from ._exchange_c import ConnectionInfo, Exchange
+    from ._body_c import RequestBody
     from ._handoff_c import LoopInbox, ThreadHandOff
     from ._http1_c import H1Protocol
     from ._memory_c import ResponseMemory
@@ -27,6 +28,7 @@ if COMPILED:
     from ._protocol_c import BufferedH2Protocol, H2Protocol  # (last: it imports Stream)
 else:
     from .exchange import ConnectionInfo, Exchange
+    from .body import RequestBody
     from .handoff import LoopInbox, ThreadHandOff
     from .http1 import H1Protocol
     from .memory import ResponseMemory
@@ -38,5 +40,5 @@ else:
     from .protocol import BufferedH2Protocol, H2Protocol
 
 __all__ = ["BufferedH2Protocol", "ConnectionInfo", "Exchange", "H1Protocol", "H2Protocol",
-           "LoopInbox", "RequestCount", "ResponseMemory", "Stream", "ThreadHandOff", "ThreadPool",
-           "ThreadShare", "WSGIGateway", "run_app"]
+           "LoopInbox", "RequestBody", "RequestCount", "ResponseMemory", "Stream", "ThreadHandOff",
+           "ThreadPool", "ThreadShare", "WSGIGateway", "run_app"]

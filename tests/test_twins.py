@@ -19,8 +19,8 @@ import fasth2
 from fasth2 import speedups, twins
 
 PACKAGE = Path(fasth2.__file__).parent
-TYPED = ["exchange", "gateway", "handoff", "http1", "memory", "protocol", "requestcount",
-         "stream", "threadpool", "wsgi"]  # (fasth2._<name>_c)
+TYPED = ["body", "exchange", "gateway", "handoff", "http1", "memory", "protocol",
+         "requestcount", "stream", "threadpool", "wsgi"]  # (fasth2._<name>_c)
 
 
 def declared_fields(pxd: Path) -> dict[str, set[str]]:
