@@ -86,6 +86,8 @@ _CONN_SEND_DATA = _connection_step(ConnectionInputs.SEND_DATA)
 #: True while h2's connection machine neither changes state nor makes an event when an
 #: open server connection receives HEADERS (then _receive_headers takes no step).
 _QUIET_HEADERS = _CONN_RECV_HEADERS.func is None and _CONN_RECV_HEADERS.target is _SERVER_OPEN
+#: The same for DATA (h2 takes no step for it on an open connection either).
+_QUIET_DATA = _CONN_RECV_DATA.func is None and _CONN_RECV_DATA.target is _SERVER_OPEN
 
 
 def advance(machine, step: Step) -> list:
@@ -219,19 +221,31 @@ def _receive_data(conn: H2Connection, stream_id: int, flags: int, payloads: list
     if stream is None or stream.state_machine.state not in _CAN_RECEIVE_DATA:
         return None  # closed or unknown streams: h2's own answers
     size = sum(map(len, payloads))
-    if len(payloads) > 1 and not _fits(conn, stream, size):
+    connection_window = conn._inbound_flow_control_window_manager
+    stream_window = stream._inbound_window_manager
+    expected = stream._expected_content_length
+    if (size > connection_window.current_window_size
+            or size > stream_window.current_window_size
+            or (expected is not None and stream._actual_content_length + size > expected)):
         # Some frame breaks a limit: frame by frame, so that the error is h2's, at the
-        # frame h2 would find it.
+        # frame h2 would find it. Below, then, no window can go below 0 and no body
+        # past its content-length: h2's checks for those are left out.
         return None
     end_stream = bool(flags & END_STREAM)
-    events = advance_connection(conn.state_machine, _CONN_RECV_DATA)
-    conn._inbound_flow_control_window_manager.window_consumed(size)
+    state = conn.state_machine.state
+    # (the usual connection step is none at all: see _QUIET_DATA)
+    events = [] if state is _SERVER_OPEN and _QUIET_DATA \
+        else advance_connection(conn.state_machine, _CONN_RECV_DATA)
+    connection_window.current_window_size -= size  # (h2's window_consumed)
     # H2Stream.receive_data, step for step, except that the event carries the payloads
     # as they are (a list): joining them would copy every byte of every upload once more.
     machine = stream.state_machine
     stream_events = advance(machine, _BODY_DATA)
-    stream._inbound_window_manager.window_consumed(size)
-    stream._track_content_length(size, end_stream)
+    stream_window.current_window_size -= size
+    if end_stream and expected is not None:  # (the one check left: a body ended short)
+        stream._track_content_length(size, end_stream)
+    else:
+        stream._actual_content_length += size
     received = stream_events[0]
     if end_stream:
         stream_events += _request_ended(machine, received)
@@ -248,14 +262,6 @@ def _request_ended(machine, received) -> list:
     ended = advance(machine, _REQUEST_ENDED)
     received.stream_ended = ended[0]
     return ended
-
-
-def _fits(conn: H2Connection, stream, size: int) -> bool:
-    """True if ``size`` more body bytes break neither window nor content-length."""
-    expected = stream._expected_content_length
-    return (size <= conn._inbound_flow_control_window_manager.current_window_size
-            and size <= stream._inbound_window_manager.current_window_size
-            and (expected is None or stream._actual_content_length + size <= expected))
 
 
 def _open_inbound_streams(conn: H2Connection) -> int:

@@ -475,6 +475,32 @@ def test_new_requests_open_as_h2_opens_them(monkeypatch, in_place):
     _same_as_h2([("headers", 1, GET + [(b"content-length", b"x")], True)], 100)
 
 
+@pytest.mark.parametrize("in_place", [True, False])
+def test_request_bodies_arrive_as_h2_takes_them(monkeypatch, in_place):
+    """Bodies by _receive_data's own steps and no connection step, or by h2's connection
+    step (as if a new h2 took one for DATA), each case on a connection of its own: within
+    the windows and the content-length; one frame past the declared length; ended short
+    of it; past the stream's window (65,535 bytes) in a connection window grown to take
+    it: the same as h2 every time (the last three are errors of the connection)."""
+    monkeypatch.setattr(h2fast, "_QUIET_DATA", in_place)
+    sized = GET + [(b"content-length", b"20")]
+    _same_as_h2([("headers", 1, GET, False), ("data", 1, 3, False), ("data", 1, 16384, True),
+                 ("headers", 3, sized, False), ("data", 3, 15, False), ("data", 3, 5, True)],
+                100)
+    _same_as_h2([("headers", 1, sized, False), ("data", 1, 16, False), ("data", 1, 5, False)],
+                100)
+    _same_as_h2([("headers", 1, sized, False), ("data", 1, 7, True)], 100)
+    data = _client_frames([("headers", 1, GET, False)] + [("data", 1, 16384, False)] * 5)
+    outcomes = []
+    for feed in (_speedups_py.FrameScanner().feed(data), [data]):
+        conn = _server()
+        conn.increment_flow_control_window(1 << 20)
+        conn.data_to_send()
+        outcomes.append(_outcome(conn, feed))
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[0][0] == "connection error"  # (h2 ends the connection for it)
+
+
 def test_a_run_of_window_updates_that_overflows_resets_the_stream_as_h2_does():
     """The scanner sums a run of WINDOW_UPDATEs; a sum past 2^31 - 1 resets the stream
     with FLOW_CONTROL_ERROR, as h2 does at the frame that overflows it."""
