@@ -4,8 +4,12 @@
 # a request body arriving in dozens of pieces) read directly. Every attribute the class
 # sets must be here.
 
+from fasth2._speedups cimport Lock as TypedLock
+
+
 cdef class RequestBody:
-    cdef object _run_on_loop, _on_consumed, _lock, _ready, _chunks
+    cdef object _run_on_loop, _on_consumed, _ready, _chunks
+    cdef TypedLock _lock
     cdef Py_ssize_t _consumed, _size
     cdef bint _ended, _aborted
     cdef public bint reader_waiting

@@ -13,7 +13,7 @@ __all__ = [
     "FrameScanner", "frame_data", "data_frames", "frame_headers",
     "validate_request_headers", "informational_response", "declared_content_length",
     "http1_response_head", "h2_response_fields",
-    "HpackDecoder", "HpackEncoder", "ReadBuffer",
+    "HpackDecoder", "HpackEncoder", "ReadBuffer", "Lock",
 ]
 
 #: An item of ``FrameScanner.feed``: bytes for h2, a stream id whose WINDOW_UPDATE was
@@ -94,6 +94,19 @@ class ReadBuffer:
         """A writable buffer of ``size`` bytes for the next read."""
     def take(self, count: int) -> bytes:
         """The ``count`` bytes the last read wrote."""
+
+class Lock:
+    """A lock as threading's (the pure twin is ``threading.Lock``); compiled, its acquire
+    and release are C calls from the compiled modules."""
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        """Take the lock; False if not taken (``blocking`` False, or ``timeout`` passed)."""
+    def release(self) -> None:
+        """Let go of the lock; RuntimeError if it is not held."""
+    def locked(self) -> bool:
+        """True while the lock is held."""
+    def __enter__(self) -> bool: ...
+    def __exit__(self, *exc_info: object) -> None: ...
 
 class HpackDecoder:
     """Decodes HPACK header blocks (the pure twin is ``hpack.Decoder``)."""

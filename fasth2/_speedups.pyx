@@ -10,6 +10,9 @@ from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes
 from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_FillInfo
 from cpython.ref cimport Py_DECREF, Py_INCREF, PyObject
 from cpython.dict cimport PyDict_Size
+from cpython.pythread cimport (NOWAIT_LOCK, PY_LOCK_ACQUIRED, PyLockStatus,
+                               PyThread_acquire_lock, PyThread_allocate_lock,
+                               PyThread_free_lock, PyThread_release_lock)
 from libc.string cimport memcmp, memcpy, memset
 from http import HTTPStatus
 from urllib.parse import unquote_to_bytes
@@ -1237,3 +1240,66 @@ cdef class ReadBuffer:
 
 
 include "_hpack.pxi"
+
+
+cdef extern from "pythread.h":
+    PyLockStatus PyThread_acquire_lock_timed(PyThread_type_lock lock, long long microseconds,
+                                             int intr_flag) nogil
+
+
+cdef class Lock:
+    """threading.Lock, whose ``acquire`` and ``release`` are C calls from the compiled
+    twins (see the twin in _speedups_py.py): threading's parse their arguments, a few
+    hundred instructions a call, and ``with`` looks up two bound methods besides."""
+
+    def __cinit__(self):
+        self._handle = PyThread_allocate_lock()
+        if self._handle is NULL:
+            raise MemoryError("cannot allocate a lock")
+
+    def __dealloc__(self):
+        if self._handle is not NULL:
+            if self._locked:  # (freeing a held lock is undefined on some platforms)
+                PyThread_release_lock(self._handle)
+            PyThread_free_lock(self._handle)
+
+    cpdef bint acquire(self, bint blocking=True, double timeout=-1) except -1:
+        """Take the lock (``blocking`` False: only if free; ``timeout``: seconds at
+        most, -1 for no limit); True if taken."""
+        cdef PyLockStatus status
+        cdef long long microseconds
+        if not blocking and timeout != -1:
+            raise ValueError("can't specify a timeout for a non-blocking call")
+        if timeout < 0 and timeout != -1:
+            raise ValueError("timeout value must be a non-negative number")
+        # Uncontended (the usual case): no release of the GIL.
+        if PyThread_acquire_lock(self._handle, NOWAIT_LOCK):
+            self._locked = True
+            return True
+        if not blocking:
+            return False
+        microseconds = -1 if timeout < 0 else <long long>(timeout * 1e6)
+        with nogil:  # (its holder may need the GIL to let go of it)
+            status = PyThread_acquire_lock_timed(self._handle, microseconds, 0)
+        if status == PY_LOCK_ACQUIRED:
+            self._locked = True
+            return True
+        return False
+
+    cpdef release(self):
+        """Let go of the lock; RuntimeError if it is not held."""
+        if not self._locked:
+            raise RuntimeError("release unlocked lock")
+        self._locked = False
+        PyThread_release_lock(self._handle)
+
+    def locked(self):
+        """True while the lock is held."""
+        return self._locked
+
+    def __enter__(self):
+        self.acquire()
+        return True
+
+    def __exit__(self, *exc_info):
+        self.release()

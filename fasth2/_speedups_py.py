@@ -23,6 +23,8 @@ The hot paths:
 - ``frame_headers``: an HPACK block as ready-to-send HEADERS + CONTINUATION frames;
 - ``FrameScanner``: frame boundaries of the incoming stream, ahead of h2;
 - ``ReadBuffer``: what the transport reads into, each read taken out as bytes;
+- ``Lock``: threading's lock; compiled, one whose acquire and release the compiled
+  modules call as C functions;
 - ``HpackEncoder`` / ``HpackDecoder``: HPACK for h2's ``conn.encoder`` / ``conn.decoder``.
   Their pure twin is the ``hpack`` package itself (what h2 uses by default); the compiled
   ones are held to it byte for byte by ``tests/test_hpack.py``.
@@ -30,6 +32,7 @@ The hot paths:
 
 from __future__ import annotations
 
+import threading
 from http import HTTPStatus
 from urllib.parse import unquote_to_bytes
 
@@ -44,8 +47,13 @@ __all__ = [
     "split_authority", "FrameScanner", "frame_data", "data_frames", "frame_headers",
     "validate_request_headers", "informational_response", "declared_content_length",
     "http1_response_head", "h2_response_fields",
-    "HpackDecoder", "HpackEncoder", "ReadBuffer",
+    "HpackDecoder", "HpackEncoder", "ReadBuffer", "Lock",
 ]
+
+#: A lock (``acquire``, ``release``, ``locked``, ``with``). The compiled twin is a
+#: type of its own, whose acquire and release the compiled modules call as C
+#: functions; here, threading's.
+Lock = threading.Lock
 
 # Connection-specific headers are forbidden in HTTP/2 (RFC 9113 §8.2.2); a WSGI app
 # written for HTTP/1.1 may still set them, so responses silently lose them.

@@ -18,6 +18,7 @@ from collections import deque
 from typing import Callable, Iterator
 
 from .errors import StreamAborted
+from .speedups import Lock
 
 
 class RequestBody:
@@ -35,11 +36,12 @@ class RequestBody:
         # Consumed bytes not yet handed to the loop; one hand-off carries all that pile
         # up before the loop gets to it.
         self._consumed = 0
-        # Every critical section takes the lock itself (a C call); the condition is
-        # only for waiting, and notified only while a reader waits: threading's
-        # Condition methods are Python code, a few thousand instructions a call, and a
-        # 1 MiB upload arrives in dozens of pieces.
-        self._lock = threading.Lock()
+        # Every critical section takes the lock itself, those of each piece of the
+        # body with acquire() and release() (compiled, C calls: see speedups.Lock); the
+        # condition is only for waiting, and notified only while a reader waits:
+        # threading's Condition methods are Python code, a few thousand instructions a
+        # call, and a 1 MiB upload arrives in dozens of pieces.
+        self._lock = Lock()
         self._ready = threading.Condition(self._lock)
         self._chunks: deque[bytes | memoryview] = deque()
         self._size = 0
@@ -56,7 +58,8 @@ class RequestBody:
 
     def feed(self, data: bytes | list) -> None:
         """Append body bytes that arrived: bytes, or a list of bytes-like payloads."""
-        with self._lock:
+        self._lock.acquire()
+        try:
             if type(data) is list:
                 self._chunks.extend(data)
                 self._size += sum(map(len, data))
@@ -65,6 +68,8 @@ class RequestBody:
                 self._size += len(data)
             if self.reader_waiting:  # (set under the lock before the reader waits)
                 self._ready.notify()
+        finally:
+            self._lock.release()
 
     def end(self) -> None:
         """Mark the end of the body (END_STREAM arrived)."""
@@ -93,8 +98,11 @@ class RequestBody:
 
     def _deliver_consumed(self) -> None:
         """On the loop: report what the app consumed since the last report."""
-        with self._lock:
+        self._lock.acquire()
+        try:
             size, self._consumed = self._consumed, 0
+        finally:
+            self._lock.release()
         if size:
             self._on_consumed(size)
 
@@ -111,7 +119,8 @@ class RequestBody:
         got = 0
         while True:
             finished = False
-            with self._lock:
+            self._lock.acquire()
+            try:
                 while not self._chunks and not self._ended and not self._aborted:
                     self.reader_waiting = True
                     self._ready.wait()
@@ -146,6 +155,8 @@ class RequestBody:
                     finished = True
                 first = taken and not self._consumed
                 self._consumed += taken
+            finally:
+                self._lock.release()
             if first:
                 self._run_on_loop(self._deliver_consumed)
             if finished:

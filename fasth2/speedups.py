@@ -56,6 +56,7 @@ informational_response = implementation.informational_response
 declared_content_length = implementation.declared_content_length
 http1_response_head = implementation.http1_response_head
 h2_response_fields = implementation.h2_response_fields
+Lock = implementation.Lock
 FRAMING_CHUNKED = implementation.FRAMING_CHUNKED
 FRAMING_CLOSE = implementation.FRAMING_CLOSE
 HpackDecoder = implementation.HpackDecoder

@@ -34,11 +34,16 @@ from collections import deque
 from heapq import heappop, heappush
 from typing import Callable
 
+from .speedups import Lock
 from .threadpolicy import forget_policy
 
 log = logging.getLogger("fasth2.error")
 
 SPREAD_AFTER = 0.001  # seconds between looks at the open batch (is its thread stuck?)
+
+# The paths taken for every batch or request hold the lock with acquire() and release()
+# in try/finally, not ``with``: compiled, those are two C calls (speedups.Lock), where
+# ``with`` looks up and calls two Python methods (about 1,000 instructions).
 
 
 class ThreadPool:
@@ -59,7 +64,7 @@ class ThreadPool:
         self._backlog: list = []  # batches no thread was free for (newest last)
         #: When (loop time) the newest of them was queued.
         self.newest_queued_at = 0.0
-        self._lock = threading.Lock()
+        self._lock = Lock()
         self._threads: list[queue.SimpleQueue] = []  # each thread's own queue of batches
         #: The queues of the threads waiting for a batch, the latest to wait last.
         self._idle: list[queue.SimpleQueue] = []
@@ -91,7 +96,8 @@ class ThreadPool:
         batch, self._batch = self._batch, []
         if not batch:
             return
-        with self._lock:
+        self._lock.acquire()
+        try:
             if self._open is not None:  # its thread has calls to run still: join them
                 self._open.extend(batch)
                 self._open_total += len(batch)
@@ -102,6 +108,8 @@ class ThreadPool:
                 self._open = calls
                 self._open_total = len(batch)
                 self._open_taken = 0
+        finally:
+            self._lock.release()
         if starved:
             if self.on_starved is not None:
                 self.on_starved()
@@ -188,7 +196,8 @@ class ThreadPool:
                     function(*args)
                 except BaseException:  # run_app handles app errors; a last resort
                     log.exception("uncaught error in an app thread")
-            with self._lock:
+            self._lock.acquire()
+            try:
                 if calls:
                     continue  # the loop added calls after the last was taken
                 if self._open is calls:
@@ -197,6 +206,8 @@ class ThreadPool:
                     calls = backlog.pop()
                     continue
                 idle.append(own)
+            finally:
+                self._lock.release()
             calls = get()
         forget_policy()
 
@@ -229,7 +240,7 @@ class ThreadShare:
         self._limit = limit
         self._gate = gate
         self._owner = owner
-        self._lock = threading.Lock()
+        self._lock = Lock()
         self._waiting: list = []  # a heap of (order, arrival, function, args)
         self._arrivals = itertools.count()
         #: Calls running (including those of streams since reset) on the pool.
@@ -240,11 +251,14 @@ class ThreadShare:
     def start(self, function: Callable, *args, order: tuple = ()) -> bool:
         """Run ``function(*args)`` on the pool now (True), or once the share has room
         (False; the waiting calls lowest ``order`` first, then first come)."""
-        with self._lock:
+        self._lock.acquire()
+        try:
             if self.running >= self._limit or not self._may_start(self.running):
                 heappush(self._waiting, (order, next(self._arrivals), function, args))
                 return False
             self.running += 1
+        finally:
+            self._lock.release()
         self._pool.submit_args(self._run, (function, args))
         return True
 
@@ -271,8 +285,11 @@ class ThreadShare:
     def _run(self, function: Callable, args: tuple) -> None:
         while True:
             function(*args)
-            with self._lock:
+            self._lock.acquire()
+            try:
                 if not (self._waiting and self._may_start(self.running - 1)):
                     self.running -= 1
                     return
                 _, _, function, args = heappop(self._waiting)
+            finally:
+                self._lock.release()

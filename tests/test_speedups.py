@@ -7,6 +7,7 @@ random input and demands identical output.
 from __future__ import annotations
 
 import os
+import threading
 
 import httptools
 import pytest
@@ -727,3 +728,45 @@ def test_read_buffer_hands_out_what_was_read(impl, size, count):
         assert type(data) is bytes and data == payload[:count]
     with pytest.raises(ValueError):
         reader.take(1)  # nothing prepared
+
+
+# -- Lock: threading's, and the compiled one the typed twins call ---------------------
+
+def test_a_lock_is_taken_and_released_as_threadings(impl):
+    lock = impl.Lock()
+    assert lock.acquire() is True and lock.locked()
+    assert lock.acquire(False) is False  # (held: not taken again)
+    assert lock.acquire(True, 0.01) is False  # (and the timeout passes)
+    lock.release()
+    assert not lock.locked()
+    with pytest.raises(RuntimeError):
+        lock.release()
+    with pytest.raises(ValueError):
+        lock.acquire(False, 1)
+    with lock:
+        assert lock.locked()
+    assert not lock.locked()
+
+
+def test_a_lock_waits_for_its_holder_on_another_thread_and_serves_a_condition(impl):
+    lock = impl.Lock()
+    ready = threading.Condition(lock)
+    taken = threading.Event()
+    order = []
+
+    def other() -> None:
+        with lock:
+            taken.set()
+            order.append("other")
+            ready.wait(5)  # (lets go of the lock while it waits)
+            order.append("woken")
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert taken.wait(5)
+    assert lock.acquire(True, 5)  # blocks (the GIL let go) until other() waits
+    order.append("main")
+    ready.notify()
+    lock.release()
+    thread.join(5)
+    assert order == ["other", "main", "woken"]
