@@ -14,3 +14,7 @@ cdef class RequestBody:
     cdef bint _ended, _aborted
     cdef public bint reader_waiting
     cdef public object trailers
+
+
+cdef class EmptyBody:
+    pass

@@ -199,17 +199,34 @@ class EmptyBody:
     """``wsgi.input`` for a request whose HEADERS carried END_STREAM: nothing to read.
 
     Shared by every such request, since it has no state; saves a lock per GET.
+    (Properties, not class attributes: compiled, this is an extension type too, and
+    the protocols' calls of ``end`` are C code instead of a Python function's frame.)
     """
 
-    ended = True
-    reader_waiting = False
-    trailers: tuple = ()  # shared: none can come
+    __slots__ = ()
+
+    @property
+    def ended(self) -> bool:
+        """True: the body ended with the request's head."""
+        return True
+
+    @property
+    def reader_waiting(self) -> bool:
+        """False: nobody waits for a body that has ended."""
+        return False
+
+    @property
+    def trailers(self) -> tuple:
+        """No trailer fields (a tuple, shared: none can come)."""
+        return ()
 
     def read(self, size: int | None = -1) -> bytes:
         """Return b"" (there is no body)."""
         return b""
 
-    readline = read
+    def readline(self, size: int | None = -1) -> bytes:
+        """Return b"" (there is no body)."""
+        return b""
 
     def readlines(self, hint: int | None = -1) -> list[bytes]:
         """Return [] (there is no body)."""

@@ -16,14 +16,13 @@ from __future__ import annotations
 from threading import get_ident
 from typing import TYPE_CHECKING, Callable
 
-from .body import EMPTY_BODY
 from .errors import BadRequest
 from .events import Response
 from .limits import declared_too_large
 from .proxy import FORWARDING_KEYS, apply_forwarding, apply_root_path
 from .speedups import build_environ, encode_response_headers
 from .threadpolicy import BATCH_THREADS, use_batch_policy
-from .twins import LoopInbox, RequestBody, ThreadHandOff, ThreadShare, run_app
+from .twins import EMPTY_BODY, LoopInbox, RequestBody, ThreadHandOff, ThreadShare, run_app
 from .wsgi import base_environ
 
 if TYPE_CHECKING:

@@ -16,7 +16,7 @@ from .speedups import COMPILED
 # (Exchange first: the modules below import it from here while this one is loading.)
 if COMPILED:
     from ._exchange_c import ConnectionInfo, Exchange
-    from ._body_c import RequestBody
+    from ._body_c import EMPTY_BODY, RequestBody
     from ._handoff_c import LoopInbox, ThreadHandOff
     from ._http1_c import H1Protocol
     from ._memory_c import ResponseMemory
@@ -28,7 +28,7 @@ if COMPILED:
     from ._protocol_c import BufferedH2Protocol, H2Protocol  # (last: it imports Stream)
 else:
     from .exchange import ConnectionInfo, Exchange
-    from .body import RequestBody
+    from .body import EMPTY_BODY, RequestBody
     from .handoff import LoopInbox, ThreadHandOff
     from .http1 import H1Protocol
     from .memory import ResponseMemory
@@ -39,6 +39,7 @@ else:
     from .gateway import WSGIGateway
     from .protocol import BufferedH2Protocol, H2Protocol
 
-__all__ = ["BufferedH2Protocol", "ConnectionInfo", "Exchange", "H1Protocol", "H2Protocol",
-           "LoopInbox", "RequestBody", "RequestCount", "ResponseMemory", "Stream", "ThreadHandOff",
-           "ThreadPool", "ThreadShare", "WSGIGateway", "run_app"]
+# (and EMPTY_BODY, the build's EmptyBody: an instance, which names no module of its own)
+__all__ = ["BufferedH2Protocol", "ConnectionInfo", "Exchange", "H1Protocol",
+           "H2Protocol", "LoopInbox", "RequestBody", "RequestCount", "ResponseMemory", "Stream",
+           "ThreadHandOff", "ThreadPool", "ThreadShare", "WSGIGateway", "run_app"]
