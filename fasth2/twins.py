@@ -39,7 +39,6 @@ else:
     from .gateway import WSGIGateway
     from .protocol import BufferedH2Protocol, H2Protocol
 
-# (and EMPTY_BODY, the build's EmptyBody: an instance, which names no module of its own)
-__all__ = ["BufferedH2Protocol", "ConnectionInfo", "Exchange", "H1Protocol",
+__all__ = ["BufferedH2Protocol", "ConnectionInfo", "EMPTY_BODY", "Exchange", "H1Protocol",
            "H2Protocol", "LoopInbox", "RequestBody", "RequestCount", "ResponseMemory", "Stream",
            "ThreadHandOff", "ThreadPool", "ThreadShare", "WSGIGateway", "run_app"]
