@@ -14,8 +14,8 @@ pieces as pile up before the loop gets to them: on a busy server, the responses 
 whole batch of calls (threadpool.py) cost one ``call_soon_threadsafe``, not one each.
 
 This module is also compiled as it is, as ``fasth2._handoff_c``, where LoopInbox and
-ThreadHandOff are extension types with the fields _handoff_c.pxd declares (an attribute added here
-must be declared there); twins.py picks the build's.
+ThreadHandOff are extension types with the fields _handoff_c.pxd declares (an attribute
+added here must be declared there); twins.py picks the build's.
 """
 
 from __future__ import annotations
