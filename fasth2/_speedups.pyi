@@ -96,17 +96,17 @@ class ReadBuffer:
         """The ``count`` bytes the last read wrote."""
 
 class Lock:
-    """A lock as threading's (the pure twin is ``threading.Lock``); compiled, its acquire
-    and release are C calls from the compiled modules."""
+    """A lock as threading's, also a context manager (the pure twin is
+    ``threading.Lock``); compiled, its acquire and release are C calls from the
+    compiled modules."""
 
+    def __init__(self) -> None: ...
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         """Take the lock; False if not taken (``blocking`` False, or ``timeout`` passed)."""
     def release(self) -> None:
         """Let go of the lock; RuntimeError if it is not held."""
     def locked(self) -> bool:
         """True while the lock is held."""
-    def __enter__(self) -> bool: ...
-    def __exit__(self, *exc_info: object) -> None: ...
 
 class HpackDecoder:
     """Decodes HPACK header blocks (the pure twin is ``hpack.Decoder``)."""

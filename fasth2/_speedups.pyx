@@ -25,7 +25,7 @@ __all__ = [
     "split_authority", "FrameScanner", "frame_data", "data_frames", "frame_headers",
     "validate_request_headers", "informational_response", "declared_content_length",
     "http1_response_head", "h2_response_fields",
-    "HpackDecoder", "HpackEncoder", "ReadBuffer",
+    "HpackDecoder", "HpackEncoder", "ReadBuffer", "Lock",
 ]
 
 HOP_BY_HOP = frozenset(

@@ -18,6 +18,9 @@ STUB_ALL = next(ast.literal_eval(node.value) for node in STUB.body
                 if isinstance(node, ast.Assign) and node.targets[0].id == "__all__")
 STUB_DEFS = {node.name: node for node in STUB.body
              if isinstance(node, (ast.FunctionDef, ast.ClassDef))}
+#: Classes whose pure twin is a builtin that names no parameters (threading's lock):
+#: there only the methods' presence is checked (test_speedups holds the behaviour).
+BUILTIN_TWINS = {"Lock"}
 
 
 def stub_parameters(function: ast.FunctionDef) -> list[tuple[str, object]]:
@@ -58,12 +61,16 @@ def test_classes_have_the_stubs_constructor_methods_and_attributes(impl, name):
     body = STUB_DEFS[name].body
     methods = {node.name: node for node in body if isinstance(node, ast.FunctionDef)}
     init = stub_parameters(methods.pop("__init__"))
-    if impl is _speedups_py:
+    unnamed = impl is _speedups_py and name in BUILTIN_TWINS
+    if impl is _speedups_py and not unnamed:
         assert real_parameters(cls) == init
     # A compiled class does not expose its __init__'s signature: it must at least take
     # every parameter by the stub's name.
     instance = cls(**dict(init))
     for method, node in methods.items():
+        if unnamed:
+            assert callable(getattr(instance, method)), method
+            continue
         assert real_parameters(getattr(instance, method)) == stub_parameters(node)
     for node in body:
         if isinstance(node, ast.AnnAssign):
