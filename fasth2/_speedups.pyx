@@ -106,12 +106,9 @@ cdef str _environ_key(bytes name):
     return out.decode("latin-1")
 
 
-cdef bint _is_digits(str text):
-    return len(text) > 0 and text.isascii() and text.isdigit()
-
-
-cdef inline bint _is_ascii_digits(str text):
-    """Like _is_digits, a loop over the characters instead of two method calls."""
+cdef inline bint _is_digits(str text):
+    """True for one or more ASCII digits (the twin's ``isascii() and isdigit()``, as a
+    loop over the characters instead of two method calls)."""
     cdef Py_UCS4 ch
     if len(text) == 0:
         return False
@@ -449,7 +446,7 @@ def encode_response_headers(status, headers):
         # A Content-Length (its value differs with each body, so no field is kept for
         # it) of plain digits passes every check below unchanged: encoded directly.
         if ((<str>name) == "Content-Length" or (<str>name) == "content-length") \
-                and _is_ascii_digits(<str>value):
+                and _is_digits(<str>value):
             result.append((b"content-length", (<str>value).encode("ascii")))
             continue
         field = _RESPONSE_FIELDS.get(item)
